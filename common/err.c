@@ -1,0 +1,46 @@
+#include "common/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+bool err_set(struct err *e, enum err_code code, const char *fmt, ...)
+{
+    if (!e || e->code != ERR_OK)
+        return false;
+    e->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+void err_prefix(struct err *e, const char *fmt, ...)
+{
+    if (!e || e->code == ERR_OK)
+        return;
+    char head[256], old[sizeof e->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    memcpy(old, e->msg, sizeof old);
+    snprintf(e->msg, sizeof e->msg, "%s: %s", head, old);
+}
+
+const char *err_code_name(enum err_code code)
+{
+    switch (code) {
+    case ERR_OK: return "ok";
+    case ERR_INVALID: return "invalid";
+    case ERR_NOT_FOUND: return "not_found";
+    case ERR_UNSUPPORTED: return "unsupported";
+    case ERR_PARSE: return "parse";
+    case ERR_LIMIT: return "limit";
+    case ERR_IO: return "io";
+    case ERR_NOMEM: return "no_memory";
+    case ERR_INTERNAL: return "internal";
+    }
+    return "unknown";
+}

@@ -1,0 +1,39 @@
+/* Error reporting: functions return bool (or a pointer / NULL) and fill a
+ * caller-owned struct err, passed last. The first error set wins; callers may
+ * prefix context with err_prefix(). The HTTP mapping lives in api/. */
+#ifndef SEGWEB_COMMON_ERR_H
+#define SEGWEB_COMMON_ERR_H
+
+#include <stdbool.h>
+
+enum err_code {
+    ERR_OK = 0,
+    ERR_INVALID,     /* bad input: malformed DICOM, bad argument */
+    ERR_NOT_FOUND,   /* no such file, frame, segment */
+    ERR_UNSUPPORTED, /* well-formed but not handled: SOP class, transfer syntax */
+    ERR_PARSE,       /* request or body that cannot be parsed */
+    ERR_LIMIT,       /* a configured limit was exceeded */
+    ERR_IO,          /* read/write failure */
+    ERR_NOMEM,
+    ERR_INTERNAL,
+};
+
+struct err {
+    enum err_code code;
+    char msg[512];
+};
+
+#define ERR_INIT {ERR_OK, {0}}
+
+/* Sets code and message unless an error is already set. Always returns false,
+ * so `return err_set(e, ERR_INVALID, "...")` reads naturally. e may be NULL. */
+bool err_set(struct err *e, enum err_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Puts "context: " in front of an existing message. */
+void err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Short stable name of a code ("invalid", "not_found", ...). */
+const char *err_code_name(enum err_code code);
+
+#endif
