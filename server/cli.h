@@ -1,0 +1,9 @@
+/* Command-line front end to the decoder: info, frame, frames. */
+#ifndef SEGWEB_SERVER_CLI_H
+#define SEGWEB_SERVER_CLI_H
+
+int cli_info(int argc, char **argv);
+int cli_frame(int argc, char **argv);
+int cli_frames(int argc, char **argv);
+
+#endif

@@ -1,0 +1,42 @@
+/* segweb: one binary, several commands. `serve` runs the HTTP service; the rest
+ * are command-line front ends to the decoder. */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/cli.h"
+#include "server/serve.h"
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: segweb COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  serve [OPTIONS]               run the HTTP service (segweb serve --help)\n"
+            "  info FILE                     print the segment index of a DICOM SEG as JSON\n"
+            "  frame FILE N [--color]        write frame N (1-based) as PNG to stdout\n"
+            "  frames FILE --out DIR [--color]  write every frame as DIR/frame-00001.png, ...\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "serve"))
+        return serve_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info"))
+        return cli_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "frame"))
+        return cli_frame(argc - 1, argv + 1);
+    if (!strcmp(cmd, "frames"))
+        return cli_frames(argc - 1, argv + 1);
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "segweb: unknown command '%s' (try segweb --help)\n", cmd);
+    return 2;
+}
