@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install everything segweb needs to build and test, from Debian 12 packages.
+# Idempotent: when every package is already installed it does nothing (no network);
+# otherwise it runs `apt-get update` and then installs them. Runs as root, or via sudo.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config g++
+  # libraries (see README: "which library does what")
+  libdcmtk-dev libpng-dev libjansson-dev zlib1g-dev libopenjp2-7-dev libcharls-dev
+  libmicrohttpd-dev
+  # tests (the suites run under /usr/bin/python3) and tools
+  python3-pydicom python3-numpy python3-pil python3-pytest dcmtk
+  curl ca-certificates git
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: not root and no sudo" >&2; exit 1; }
+  SUDO=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${PACKAGES[@]}"
