@@ -6,6 +6,10 @@
 
 #include <stdbool.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum err_code {
     ERR_OK = 0,
     ERR_INVALID,     /* bad input: malformed DICOM, bad argument */
@@ -35,5 +39,9 @@ void err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(print
 
 /* Short stable name of a code ("invalid", "not_found", ...). */
 const char *err_code_name(enum err_code code);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

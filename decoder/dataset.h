@@ -36,10 +36,10 @@ const char *dataset_transfer_syntax(const struct dataset_file *f);
 /* Whether the tag is present in this item (not searching nested items). */
 bool dataset_has(const struct dataset_item *it, uint32_t tag);
 
-/* String value number pos (0-based) of a text-valued element, trimmed; NULL if
- * absent or empty. Borrowed until dataset_close(). For whole multi-valued
- * strings use pos = -1. */
-const char *dataset_string(const struct dataset_item *it, uint32_t tag, int pos);
+/* String value number pos (0-based) of an element, trimmed; NULL if absent or
+ * empty. The copy is kept by f until dataset_close(). pos = -1: all values,
+ * backslash-separated. */
+const char *dataset_string(struct dataset_file *f, const struct dataset_item *it, uint32_t tag, int pos);
 
 /* Numeric value number pos of a US/SS/UL/SL/FL/FD/IS/DS element (or AT, as a tag). */
 bool dataset_uint(const struct dataset_item *it, uint32_t tag, unsigned pos, uint32_t *out);
@@ -65,11 +65,6 @@ bool dataset_pixel_info(const struct dataset_file *f, struct dataset_pixel_info 
 /* Copies the whole native Pixel Data value into a new malloc'd buffer (for
  * transfer syntaxes without file offsets, such as Deflated Explicit VR LE). */
 uint8_t *dataset_pixel_copy(const struct dataset_file *f, size_t *len, struct err *e);
-
-/* Decodes one RLE (PackBits) segment with DCMTK's DcmRLEDecoder into out,
- * at most out_len bytes; *produced says how many. */
-bool dataset_rle_unpack(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
-                        size_t *produced, struct err *e);
 
 /* sRGB 0..1 from a DICOM CIELab triplet (0..65535), as DCMTK's IODCIELabUtil::dicomLab2RGB. */
 void dataset_lab_to_rgb(const uint16_t lab[3], double rgb[3]);

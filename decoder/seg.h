@@ -148,6 +148,7 @@ struct seg_index {
     struct seg_pixel_layout pixels;
 
     size_t memory_bytes; /* what this index holds in memory, for cache budgets */
+    int fd;              /* private: the file, open for pread by frame readers */
     void *arena;         /* private: string and array storage */
 };
 
