@@ -28,6 +28,10 @@ bool decoder_frame_read(const struct seg_index *idx, uint32_t frame, struct seg_
 
 void decoder_pixels_free(struct seg_pixels *px);
 
+/* Pixel Data bytes read from files by frame readers since start-up, all
+ * threads together (for metrics and for tests that check reads stay lazy). */
+uint64_t decoder_frame_bytes_read(void);
+
 /* Copies npix bits starting at bit `bit_offset` of src (LSB-first packing) into dst
  * starting at bit 0. dst must hold ceil(npix/8) bytes; its trailing pad bits are 0.
  * src must hold ceil((bit_offset+npix)/8) bytes. */

@@ -1,6 +1,7 @@
 /* Reads one frame: for native data only that frame's byte range, for
  * encapsulated data only that frame's fragments, then decodes it. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +10,13 @@
 #include "decoder/frame.h"
 
 #define MAX_FRAME_BYTES (256ull << 20)
+
+static _Atomic uint64_t bytes_read;
+
+uint64_t decoder_frame_bytes_read(void)
+{
+    return bytes_read;
+}
 
 static bool read_at(const struct seg_index *idx, uint64_t off, size_t n, uint8_t *dst, struct err *e)
 {
@@ -21,6 +29,7 @@ static bool read_at(const struct seg_index *idx, uint64_t off, size_t n, uint8_t
         if (got == 0)
             return err_set(e, ERR_INVALID, "file is truncated: Pixel Data ends at byte %llu",
                            (unsigned long long)off);
+        bytes_read += (uint64_t)got;
         dst += got;
         off += (uint64_t)got;
         n -= (size_t)got;
