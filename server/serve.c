@@ -1,12 +1,123 @@
-/* Placeholder until the HTTP service lands (replaced by server/serve.c proper). */
-#include <stdio.h>
-
+/* `segweb serve`: wires config, cache, worker pool, metrics and the HTTP
+ * server together, then waits for SIGTERM/SIGINT. Shutdown: /readyz turns
+ * 503, the listening socket closes, requests in flight finish, exit 0.
+ *
+ * Test hook: SEGWEB_TEST_DELAY_MS=N makes every worker job sleep N ms first
+ * (used by tests/e2e to fill the queue deterministically; not for production). */
 #include "server/serve.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/handle.h"
+#include "api/path_confine.h"
+#include "common/log.h"
+#include "common/threadpool.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/metrics.h"
+
+#define DRAIN_TIMEOUT_S 30
 
 int serve_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "segweb: serve is not built yet\n");
-    return 1;
+    static struct config cfg;
+    static char files_root[PATH_MAX];
+    static struct api_ctx ctx;
+    struct err e = ERR_INIT;
+    bool help = false;
+    int rc = 1;
+    struct threadpool *tp = NULL;
+    struct metrics *m = NULL;
+    struct http_server *srv = NULL;
+
+    if (!config_load(&cfg, argc, argv, &help, &e)) {
+        fprintf(stderr, "segweb serve: %s\n", e.msg);
+        return 2;
+    }
+    if (help) {
+        config_help_print(stdout);
+        return 0;
+    }
+    enum log_level lvl;
+    if (!log_level_parse(cfg.log_level, &lvl)) {
+        fprintf(stderr, "segweb serve: --log-level must be debug, info, warn or error\n");
+        return 2;
+    }
+    log_level_set(lvl);
+    unsigned delay = 0;
+    const char *d = getenv("SEGWEB_TEST_DELAY_MS");
+    if (d && *d)
+        delay = (unsigned)strtoul(d, NULL, 10);
+
+    /* Signals: blocked here so every thread started below inherits the mask,
+     * and taken synchronously with sigwait() at the end. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (cfg.files_root[0]) {
+        if (!api_path_root_resolve(cfg.files_root, files_root, sizeof files_root, &e)) {
+            log_msg(LOG_ERROR, "--files-root: %s", e.msg);
+            return 1;
+        }
+        ctx.files_root = files_root;
+    }
+    if (cfg.store[0] && mkdir(cfg.store, 0755) && errno != EEXIST)
+        log_msg(LOG_WARN, "--store %s: cannot create: %s", cfg.store, strerror(errno));
+
+    ctx.cache = api_index_cache_new((size_t)cfg.cache_mb << 20, &e);
+    if (!ctx.cache)
+        goto out;
+    ctx.store_lookup = api_store_lookup_none;
+    ctx.store_arg = cfg.store;
+    ctx.cors_origins = cfg.cors_origin;
+    ctx.gzip_min_bytes = 256;
+    atomic_init(&ctx.ready, false);
+
+    tp = threadpool_new(cfg.workers, cfg.queue, &e);
+    if (!tp)
+        goto out;
+    m = metrics_new(ctx.cache, tp);
+    if (!m) {
+        err_set(&e, ERR_NOMEM, "out of memory for metrics");
+        goto out;
+    }
+    ctx.metrics = metrics_render;
+    ctx.metrics_arg = m;
+
+    config_print(&cfg, stderr);
+    srv = http_server_start(&cfg, &ctx, tp, m, delay, &e);
+    if (!srv)
+        goto out;
+    log_msg(LOG_INFO, "listening on %s (port %u)%s", cfg.listen, http_server_port(srv),
+            delay ? " [test delay on]" : "");
+    atomic_store(&ctx.ready, true);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    log_msg(LOG_INFO, "signal %d: draining (stop accepting, finish requests in flight)", sig);
+    atomic_store(&ctx.ready, false);
+    http_server_drain(srv, DRAIN_TIMEOUT_S);
+    threadpool_stop(tp); /* finishes queued jobs; later submits get 503 */
+    rc = 0;
+out:
+    if (e.code != ERR_OK)
+        log_msg(LOG_ERROR, "%s", e.msg);
+    http_server_stop(srv);
+    threadpool_free(tp);
+    metrics_free(m);
+    api_cache_free(ctx.cache);
+    if (rc == 0)
+        log_msg(LOG_INFO, "stopped");
+    return rc;
 }

@@ -1,0 +1,75 @@
+#include "api/http_error.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    enum err_code code;
+    int status;
+} TABLE[] = {
+    {ERR_INVALID, 422},     /* not a (valid) DICOM SEG: the reason is in the message */
+    {ERR_NOT_FOUND, 404},
+    {ERR_UNSUPPORTED, 415}, /* other SOP class or transfer syntax */
+    {ERR_PARSE, 400},       /* malformed request */
+    {ERR_LIMIT, 413},
+    {ERR_IO, 500},
+    {ERR_NOMEM, 503},
+    {ERR_INTERNAL, 500},
+};
+
+int api_status_from_err(enum err_code code)
+{
+    for (size_t i = 0; i < sizeof TABLE / sizeof TABLE[0]; i++)
+        if (TABLE[i].code == code)
+            return TABLE[i].status;
+    return 500;
+}
+
+const char *api_status_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    }
+    return "Error";
+}
+
+void api_response_error(struct api_response *r, int status, const char *message)
+{
+    buf_free(&r->body);
+    r->status = status;
+    snprintf(r->content_type, sizeof r->content_type, "application/json");
+    snprintf(r->error, sizeof r->error, "%s", message ? message : "");
+    json_t *doc = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message",
+                            message && *message ? message : api_status_reason(status));
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    struct err e = ERR_INIT;
+    if (!text || !buf_append(&r->body, text, strlen(text), &e)) {
+        static const char fallback[] = "{\"error\":{\"status\":500,\"message\":\"out of memory\"}}";
+        buf_free(&r->body);
+        r->status = 500;
+        buf_append(&r->body, fallback, sizeof fallback - 1, &e);
+    }
+    free(text);
+}
+
+void api_response_from_err(struct api_response *r, const struct err *e)
+{
+    api_response_error(r, api_status_from_err(e->code), e->msg);
+}

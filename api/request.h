@@ -1,0 +1,103 @@
+/* The request and response of one HTTP exchange, as plain data: server/http.c
+ * fills a struct api_request from libmicrohttpd, api_handle() (api/handle.h)
+ * fills the struct api_response, and server/http.c sends it. No socket here,
+ * so every handler is testable with a stack-allocated pair.
+ *
+ * Every field is fixed-size or a bounded struct buf: a request never allocates
+ * beyond its struct, and over-long inputs are refused, never truncated silently. */
+#ifndef SEGWEB_API_REQUEST_H
+#define SEGWEB_API_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+#define API_TARGET_MAX 4096 /* request target (path + query), raw */
+#define API_UID_MAX 64      /* DICOM UI value */
+#define API_HEADER_MAX 1024 /* each header value we keep */
+#define API_RELPATH_MAX 1024
+
+enum api_method { API_METHOD_GET, API_METHOD_HEAD, API_METHOD_OPTIONS, API_METHOD_OTHER };
+
+/* Routes. The order is the metrics order; keep api_route_name() in step. */
+enum api_route {
+    API_ROUTE_NONE,          /* no route matched: 404 */
+    API_ROUTE_HEALTHZ,
+    API_ROUTE_READYZ,
+    API_ROUTE_METRICS,
+    API_ROUTE_SEGMENTS,      /* R/segments */
+    API_ROUTE_SEGMENT,       /* R/segments/{n} */
+    API_ROUTE_FRAME_RENDERED,/* R/frames/{f}/rendered */
+    API_ROUTE_SEGMENT_MASK,  /* R/segments/{n}/mask?source=UID[&frame=k] */
+    API_ROUTE_COUNT
+};
+
+/* The instance resource R of a route. */
+enum api_resource_kind { API_RES_NONE, API_RES_STORE, API_RES_FILE };
+
+struct api_resource {
+    enum api_resource_kind kind;
+    char study[API_UID_MAX + 1], series[API_UID_MAX + 1], sop[API_UID_MAX + 1]; /* store */
+    char file[API_RELPATH_MAX + 1]; /* files: decoded, checked relative path ("a/b.dcm") */
+};
+
+struct api_request {
+    enum api_method method;
+    char method_name[16];
+    char target[API_TARGET_MAX + 1]; /* raw path + query, for logs */
+    char request_id[40];
+
+    /* Set by api_request_route() (api/route.h). */
+    enum api_route route;
+    struct api_resource res;
+    uint32_t segment; /* {n} */
+    uint32_t frame;   /* {f} */
+    bool style_color; /* ?style=color */
+    char source_uid[API_UID_MAX + 1]; /* ?source= */
+    uint32_t source_frame;            /* ?frame=, 0 when absent */
+    /* A target that does not parse (bad encoding, '..', bad number): the
+     * error api_handle() answers with instead of running a handler. */
+    struct err route_err;
+
+    /* Headers that matter; empty when absent. */
+    char accept[API_HEADER_MAX + 1];
+    char if_none_match[API_HEADER_MAX + 1];
+    char accept_encoding[API_HEADER_MAX + 1];
+    char origin[API_HEADER_MAX + 1];
+    char acr_method[64];   /* Access-Control-Request-Method */
+    char acr_headers[API_HEADER_MAX + 1];
+};
+
+#define API_RESPONSE_HEADERS 12
+
+struct api_header {
+    char name[40];
+    char value[API_HEADER_MAX + 1];
+};
+
+struct api_response {
+    int status;
+    char content_type[64];
+    struct buf body; /* owned; freed by api_response_free() */
+    struct api_header headers[API_RESPONSE_HEADERS];
+    size_t n_headers;
+    /* For logs: the error message of an error response. */
+    char error[256];
+};
+
+/* Adds (or replaces) a header. false when the table is full or the value too long. */
+bool api_response_header_set(struct api_response *r, const char *name, const char *value);
+/* The value of a header set on r, or NULL. */
+const char *api_response_header_get(const struct api_response *r, const char *name);
+void api_response_free(struct api_response *r);
+
+/* Short stable name for metrics and logs ("segments", "frame_rendered", ...). */
+const char *api_route_name(enum api_route route);
+
+/* Case-insensitive method name to enum. */
+enum api_method api_method_parse(const char *name);
+
+#endif

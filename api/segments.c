@@ -1,0 +1,40 @@
+/* GET R/segments and R/segments/{n}: the index JSON of api/index_json.h. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/handlers.h"
+#include "api/index_json.h"
+
+static bool send_json(json_t *doc, struct api_response *r, struct err *e)
+{
+    if (!doc)
+        return err_set(e, ERR_NOMEM, "cannot build JSON");
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!text)
+        return err_set(e, ERR_NOMEM, "cannot serialise JSON");
+    bool ok = buf_append(&r->body, text, strlen(text), e);
+    free(text);
+    if (ok) {
+        r->status = 200;
+        snprintf(r->content_type, sizeof r->content_type, "application/json");
+    }
+    return ok;
+}
+
+bool api_segments_get(const struct seg_index *idx, struct api_response *r, struct err *e)
+{
+    return send_json(api_index_json(idx), r, e);
+}
+
+bool api_segment_get(const struct seg_index *idx, uint32_t number, struct api_response *r,
+                     struct err *e)
+{
+    const struct seg_segment *seg =
+        number <= INT32_MAX ? decoder_seg_segment(idx, (int32_t)number) : NULL;
+    if (!seg)
+        return err_set(e, ERR_NOT_FOUND, "no segment %u in this object", number);
+    return send_json(api_segment_json(idx, seg), r, e);
+}

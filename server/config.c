@@ -1,0 +1,157 @@
+/* The configuration table. Add an option by adding a row (and a field). */
+#include "server/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum type { T_STR, T_U32 };
+
+struct option {
+    const char *name; /* flag without "--" */
+    const char *env;
+    enum type type;
+    size_t offset;
+    size_t size;     /* T_STR: capacity */
+    const char *def; /* default as text */
+    uint32_t min, max;
+    const char *help;
+};
+
+#define STR(field) T_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field)
+#define U32(field) T_U32, offsetof(struct config, field), sizeof(uint32_t)
+
+static const struct option TABLE[] = {
+    {"listen", "SEGWEB_LISTEN", STR(listen), "127.0.0.1:8080", 0, 0,
+     "address:port to listen on (IPv6 as [::1]:8080; port 0 picks a free one)"},
+    {"store", "SEGWEB_STORE", STR(store), "./segweb-data", 0, 0,
+     "directory of the instance store (/studies/... routes)"},
+    {"files-root", "SEGWEB_FILES_ROOT", STR(files_root), "", 0, 0,
+     "directory served by /files/{path}; empty: /files routes answer 404"},
+    {"workers", "SEGWEB_WORKERS", U32(workers), "4", 1, 256, "decoder worker threads"},
+    {"queue", "SEGWEB_QUEUE", U32(queue), "256", 1, 1000000,
+     "requests waiting for a worker before 503 + Retry-After"},
+    {"cache-mb", "SEGWEB_CACHE_MB", U32(cache_mb), "256", 1, 1048576,
+     "byte budget of the decoded-index cache, MiB"},
+    {"cors-origin", "SEGWEB_CORS_ORIGIN", STR(cors_origin), "", 0, 0,
+     "allowed CORS origins: comma-separated, or * for any; empty: no CORS headers"},
+    {"max-body", "SEGWEB_MAX_BODY", U32(max_body), "1048576", 0, 2147483647u,
+     "largest request body accepted, bytes (413 beyond)"},
+    {"max-connections", "SEGWEB_MAX_CONNECTIONS", U32(max_connections), "1024", 1, 65536,
+     "concurrent connections"},
+    {"connection-timeout", "SEGWEB_CONNECTION_TIMEOUT", U32(connection_timeout), "30", 1, 3600,
+     "seconds an idle connection is kept"},
+    {"io-threads", "SEGWEB_IO_THREADS", U32(io_threads), "2", 1, 64,
+     "HTTP I/O threads (they never decode)"},
+    {"log-level", "SEGWEB_LOG_LEVEL", STR(log_level), "info", 0, 0, "debug, info, warn or error"},
+};
+
+#define N_OPTIONS (sizeof TABLE / sizeof TABLE[0])
+
+static bool set_value(struct config *cfg, const struct option *o, const char *v, const char *from,
+                      struct err *e)
+{
+    char *field = (char *)cfg + o->offset;
+    if (o->type == T_STR) {
+        if (strlen(v) >= o->size)
+            return err_set(e, ERR_INVALID, "%s --%s: value longer than %zu bytes", from, o->name,
+                           o->size - 1);
+        memcpy(field, v, strlen(v) + 1);
+        return true;
+    }
+    char *end;
+    errno = 0;
+    if (!*v || v[0] == '-' || v[0] == '+')
+        return err_set(e, ERR_INVALID, "%s --%s: '%s' is not a number", from, o->name, v);
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || *end)
+        return err_set(e, ERR_INVALID, "%s --%s: '%s' is not a number", from, o->name, v);
+    if (n < o->min || n > o->max)
+        return err_set(e, ERR_INVALID, "%s --%s: %llu is outside %u..%u", from, o->name, n, o->min,
+                       o->max);
+    uint32_t u = (uint32_t)n;
+    memcpy(field, &u, sizeof u);
+    return true;
+}
+
+bool config_load(struct config *cfg, int argc, char **argv, bool *help, struct err *e)
+{
+    memset(cfg, 0, sizeof *cfg);
+    *help = false;
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (!set_value(cfg, &TABLE[i], TABLE[i].def, "default", e))
+            return false;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const char *v = getenv(TABLE[i].env);
+        if (v && !set_value(cfg, &TABLE[i], v, TABLE[i].env, e))
+            return false;
+    }
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+            *help = true;
+            continue;
+        }
+        if (strncmp(arg, "--", 2))
+            return err_set(e, ERR_INVALID, "unexpected argument '%s' (try --help)", arg);
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct option *o = NULL;
+        for (size_t i = 0; i < N_OPTIONS; i++)
+            if (strlen(TABLE[i].name) == nlen && !strncmp(TABLE[i].name, name, nlen))
+                o = &TABLE[i];
+        if (!o)
+            return err_set(e, ERR_INVALID, "unknown option '%s' (try --help)", arg);
+        const char *v;
+        if (eq) {
+            v = eq + 1;
+        } else {
+            if (a + 1 >= argc)
+                return err_set(e, ERR_INVALID, "option --%s needs a value", o->name);
+            v = argv[++a];
+        }
+        if (!set_value(cfg, o, v, "flag", e))
+            return false;
+    }
+    return true;
+}
+
+void config_help_print(FILE *to)
+{
+    fprintf(to, "usage: segweb serve [OPTIONS]\n\n"
+                "Serves decoded DICOM Segmentations over HTTP (see docs/HTTP.md).\n"
+                "Flags beat environment variables, which beat defaults.\n\noptions:\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option *o = &TABLE[i];
+        char range[48] = "";
+        if (o->type == T_U32)
+            snprintf(range, sizeof range, ", %u..%u", o->min, o->max);
+        fprintf(to, "  --%-20s %s\n  %-22s env %s, default '%s'%s\n", o->name, o->help, "", o->env,
+                o->def, range);
+    }
+    fprintf(to, "  --%-20s %s\n", "help", "this text");
+}
+
+void config_print(const struct config *cfg, FILE *to)
+{
+    char line[4096];
+    size_t k = (size_t)snprintf(line, sizeof line, "segweb serve: effective config:");
+    for (size_t i = 0; i < N_OPTIONS && k < sizeof line; i++) {
+        const struct option *o = &TABLE[i];
+        const char *field = (const char *)cfg + o->offset;
+        int m;
+        if (o->type == T_STR) {
+            m = snprintf(line + k, sizeof line - k, " %s=%s", o->name, *field ? field : "(none)");
+        } else {
+            uint32_t u;
+            memcpy(&u, field, sizeof u);
+            m = snprintf(line + k, sizeof line - k, " %s=%u", o->name, u);
+        }
+        if (m > 0)
+            k += (size_t)m;
+    }
+    fprintf(to, "%s\n", line);
+    fflush(to);
+}

@@ -1,0 +1,40 @@
+/* segweb serve configuration: ONE table (config.c) of name, environment
+ * variable, type, default and limits. It parses flags and environment (flags
+ * beat environment beat defaults), generates --help, and prints the effective
+ * configuration at start-up. */
+#ifndef SEGWEB_SERVER_CONFIG_H
+#define SEGWEB_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/err.h"
+
+struct config {
+    char listen[256];
+    char store[1024];
+    char files_root[1024]; /* "" = none */
+    uint32_t workers;
+    uint32_t queue;
+    uint32_t cache_mb;
+    char cors_origin[1024]; /* "" none, "*", or comma-separated origins */
+    uint32_t max_body;
+    uint32_t max_connections;
+    uint32_t connection_timeout; /* seconds */
+    uint32_t io_threads;
+    char log_level[16];
+};
+
+/* Fills cfg from defaults, then the environment, then argv (argv[0] is "serve").
+ * *help is set when --help was given (cfg is then the defaults+env).
+ * false with e set (ERR_INVALID) on an unknown flag or a value out of limits. */
+bool config_load(struct config *cfg, int argc, char **argv, bool *help, struct err *e);
+
+/* --help text, generated from the table. */
+void config_help_print(FILE *to);
+
+/* One line "segweb serve: listen=... store=... ..." of the effective values. */
+void config_print(const struct config *cfg, FILE *to);
+
+#endif

@@ -1,0 +1,377 @@
+/* See http.h for the life of one request. */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/http_error.h"
+#include "api/route.h"
+#include "common/log.h"
+
+enum xstate { X_NEW, X_HEADERS, X_QUEUED, X_DONE };
+
+struct http_server {
+    struct MHD_Daemon *d;
+    struct api_ctx *ctx;
+    struct threadpool *tp;
+    struct metrics *metrics;
+    const struct config *cfg;
+    unsigned test_delay_ms;
+    uint16_t port;
+    atomic_ullong next_id;
+    unsigned id_prefix;
+    atomic_bool draining;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    long alive; /* exchanges not yet completed */
+};
+
+struct exchange {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    struct timespec t0;
+    atomic_int state;
+    int bad_status; /* set before routing: 413, 414, 400 */
+    char bad_msg[128];
+    uint64_t body_bytes;
+    int status;
+    size_t bytes;
+    struct api_request req;
+    struct api_response resp;
+};
+
+static double since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct http_server *s = cls;
+    struct exchange *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL; /* the access handler answers 503 */
+    x->srv = s;
+    x->conn = conn;
+    clock_gettime(CLOCK_MONOTONIC, &x->t0);
+    atomic_init(&x->state, X_NEW);
+    size_t n = strlen(uri);
+    if (n > API_TARGET_MAX) {
+        x->bad_status = 414;
+        snprintf(x->bad_msg, sizeof x->bad_msg, "request target longer than %d bytes", API_TARGET_MAX);
+        n = 64;
+    }
+    memcpy(x->req.target, uri, n);
+    x->req.target[n] = 0;
+    unsigned long long id = atomic_fetch_add(&s->next_id, 1) + 1;
+    snprintf(x->req.request_id, sizeof x->req.request_id, "%08x-%llu", s->id_prefix, id);
+    pthread_mutex_lock(&s->mu);
+    s->alive++;
+    pthread_mutex_unlock(&s->mu);
+    metrics_request_begin(s->metrics);
+    return x;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *s = cls;
+    struct exchange *x = *con_cls;
+    (void)conn;
+    if (!x)
+        return;
+    *con_cls = NULL;
+    int status = x->status ? x->status : 499; /* 499: client went away before a reply */
+    double secs = since(&x->t0);
+    log_access(x->req.request_id, x->req.method_name[0] ? x->req.method_name : "-", x->req.target,
+               status, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? x->bytes : 0, secs * 1000.0);
+    metrics_request_end(s->metrics, x->req.route, status, secs);
+    api_response_free(&x->resp);
+    free(x);
+    pthread_mutex_lock(&s->mu);
+    s->alive--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Copies a header value; false when it is longer than the field. */
+static bool copy_header(struct MHD_Connection *conn, const char *name, char *dst, size_t dstsz)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+    if (!v) {
+        dst[0] = 0;
+        return true;
+    }
+    size_t n = strlen(v);
+    if (n >= dstsz)
+        return false;
+    memcpy(dst, v, n + 1);
+    return true;
+}
+
+static enum MHD_Result send_response(struct exchange *x)
+{
+    struct http_server *s = x->srv;
+    struct api_response *r = &x->resp;
+    struct MHD_Response *mr;
+    size_t len = 0;
+    if (r->status == 304 || r->status == 204 || !r->body.len) {
+        buf_free(&r->body);
+        mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else {
+        uint8_t *data = buf_steal(&r->body, &len);
+        mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+        if (!mr)
+            free(data);
+    }
+    if (!mr)
+        return MHD_NO;
+    if (r->content_type[0] && r->status != 304 && r->status != 204)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    for (size_t i = 0; i < r->n_headers; i++)
+        MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
+    MHD_add_response_header(mr, "X-Request-Id", x->req.request_id);
+    if (atomic_load(&s->draining))
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
+    x->status = r->status;
+    x->bytes = len;
+    if (r->status >= 500)
+        log_msg(LOG_WARN, "id=%s status=%d %s", x->req.request_id, r->status, r->error);
+    else if (r->status >= 400)
+        log_msg(LOG_DEBUG, "id=%s status=%d %s", x->req.request_id, r->status, r->error);
+    enum MHD_Result ret = MHD_queue_response(x->conn, (unsigned)r->status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+static void job_run(void *arg)
+{
+    struct exchange *x = arg;
+    struct http_server *s = x->srv;
+    if (s->test_delay_ms) {
+        struct timespec ts = {s->test_delay_ms / 1000, (long)(s->test_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    api_handle(s->ctx, &x->req, &x->resp);
+    atomic_store(&x->state, X_DONE);
+    MHD_resume_connection(x->conn);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *s = cls;
+    struct exchange *x = *con_cls;
+    (void)url;
+    (void)version;
+    (void)upload_data;
+    if (!x) {
+        struct MHD_Response *mr = MHD_create_response_from_buffer(
+            0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!mr)
+            return MHD_NO;
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, mr);
+        MHD_destroy_response(mr);
+        return ret;
+    }
+    int st = atomic_load(&x->state);
+    if (st == X_DONE)
+        return send_response(x);
+    if (st == X_QUEUED)
+        return MHD_YES; /* spurious call while suspended */
+
+    if (st == X_NEW) {
+        atomic_store(&x->state, X_HEADERS);
+        snprintf(x->req.method_name, sizeof x->req.method_name, "%s", method);
+        x->req.method = api_method_parse(method);
+        if (!x->bad_status &&
+            (!copy_header(conn, MHD_HTTP_HEADER_ACCEPT, x->req.accept, sizeof x->req.accept) ||
+             !copy_header(conn, MHD_HTTP_HEADER_IF_NONE_MATCH, x->req.if_none_match, sizeof x->req.if_none_match) ||
+             !copy_header(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING, x->req.accept_encoding, sizeof x->req.accept_encoding) ||
+             !copy_header(conn, "Origin", x->req.origin, sizeof x->req.origin) ||
+             !copy_header(conn, "Access-Control-Request-Method", x->req.acr_method, sizeof x->req.acr_method) ||
+             !copy_header(conn, "Access-Control-Request-Headers", x->req.acr_headers, sizeof x->req.acr_headers))) {
+            x->bad_status = 400;
+            snprintf(x->bad_msg, sizeof x->bad_msg, "a request header is longer than %d bytes", API_HEADER_MAX);
+        }
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->cfg->max_body && !x->bad_status) {
+            x->bad_status = 413;
+            snprintf(x->bad_msg, sizeof x->bad_msg, "request body larger than --max-body %u bytes", s->cfg->max_body);
+        }
+        if (x->bad_status == 413) {
+            /* Answer now; MHD closes the connection instead of reading the body. */
+            api_response_error(&x->resp, 413, x->bad_msg);
+            atomic_store(&x->state, X_DONE);
+            return send_response(x);
+        }
+        return MHD_YES;
+    }
+
+    /* X_HEADERS: body chunks (discarded, no route takes a body yet), then the final call. */
+    if (*upload_data_size) {
+        x->body_bytes += *upload_data_size;
+        *upload_data_size = 0;
+        if (x->body_bytes > s->cfg->max_body && !x->bad_status) {
+            x->bad_status = 413;
+            snprintf(x->bad_msg, sizeof x->bad_msg, "request body larger than --max-body %u bytes", s->cfg->max_body);
+            api_response_error(&x->resp, 413, x->bad_msg);
+            atomic_store(&x->state, X_DONE);
+            return send_response(x);
+        }
+        return MHD_YES;
+    }
+    if (x->bad_status) {
+        api_response_error(&x->resp, x->bad_status, x->bad_msg);
+        atomic_store(&x->state, X_DONE);
+        return send_response(x);
+    }
+    api_request_route(&x->req, NULL);
+    if (!api_route_needs_worker(&x->req)) {
+        api_handle(s->ctx, &x->req, &x->resp);
+        atomic_store(&x->state, X_DONE);
+        return send_response(x);
+    }
+    atomic_store(&x->state, X_QUEUED);
+    MHD_suspend_connection(conn);
+    if (!threadpool_submit(s->tp, job_run, x)) {
+        metrics_rejected_inc(s->metrics);
+        api_response_error(&x->resp, 503, "too many requests queued; retry shortly");
+        api_response_header_set(&x->resp, "Retry-After", "1");
+        atomic_store(&x->state, X_DONE);
+        MHD_resume_connection(conn);
+    }
+    return MHD_YES;
+}
+
+/* "host:port", "[v6]:port" or ":port" to a socket address. */
+static bool parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
+                         bool *v6, struct err *e)
+{
+    char host[256], port[16];
+    const char *colon;
+    if (listen[0] == '[') {
+        const char *rb = strchr(listen, ']');
+        if (!rb || rb[1] != ':')
+            return err_set(e, ERR_INVALID, "--listen '%s': expected [v6addr]:port", listen);
+        snprintf(host, sizeof host, "%.*s", (int)(rb - listen - 1), listen + 1);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon)
+            return err_set(e, ERR_INVALID, "--listen '%s': expected host:port", listen);
+        snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    }
+    snprintf(port, sizeof port, "%s", colon + 1);
+    for (const char *p = port; *p; p++)
+        if (*p < '0' || *p > '9')
+            return err_set(e, ERR_INVALID, "--listen '%s': bad port", listen);
+    if (!*port || atoi(port) > 65535)
+        return err_set(e, ERR_INVALID, "--listen '%s': bad port", listen);
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+    if (rc || !res)
+        return err_set(e, ERR_INVALID, "--listen '%s': %s", listen, gai_strerror(rc));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    *v6 = res->ai_family == AF_INET6;
+    freeaddrinfo(res);
+    return true;
+}
+
+struct http_server *http_server_start(const struct config *cfg, struct api_ctx *ctx,
+                                      struct threadpool *tp, struct metrics *m,
+                                      unsigned test_delay_ms, struct err *e)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    bool v6;
+    if (!parse_listen(cfg->listen, &ss, &sslen, &v6, e))
+        return NULL;
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        err_set(e, ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->ctx = ctx;
+    s->tp = tp;
+    s->metrics = m;
+    s->cfg = cfg;
+    s->test_delay_ms = test_delay_ms;
+    s->id_prefix = (unsigned)getpid() ^ (unsigned)time(NULL);
+    atomic_init(&s->next_id, 0);
+    atomic_init(&s->draining, false);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->max_connections, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->connection_timeout, NULL},
+        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)(cfg->io_threads > 1 ? cfg->io_threads : 0), NULL},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 512, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        err_set(e, ERR_IO, "cannot listen on %s (address in use or not permitted?)", cfg->listen);
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+        free(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : 0;
+    return s;
+}
+
+uint16_t http_server_port(struct http_server *s) { return s->port; }
+
+void http_server_drain(struct http_server *s, unsigned timeout_s)
+{
+    atomic_store(&s->draining, true);
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_s;
+    pthread_mutex_lock(&s->mu);
+    while (s->alive > 0) {
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline))
+            break;
+    }
+    long left = s->alive;
+    pthread_mutex_unlock(&s->mu);
+    if (left)
+        log_msg(LOG_WARN, "shutdown: %ld requests still in flight after %us", left, timeout_s);
+}
+
+void http_server_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
