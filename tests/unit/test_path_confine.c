@@ -1,0 +1,121 @@
+/* api/path_confine.c against a real temporary tree with symlinks in and out. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/path_confine.h"
+
+static int passed, failed;
+#define CHECK(cond, ...)                                                                      \
+    do {                                                                                      \
+        if (cond) {                                                                           \
+            passed++;                                                                         \
+        } else {                                                                              \
+            failed++;                                                                         \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
+            printf(__VA_ARGS__);                                                              \
+            printf("\n");                                                                     \
+        }                                                                                     \
+    } while (0)
+
+static void touch(const char *p, const char *text)
+{
+    FILE *f = fopen(p, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+int main(void)
+{
+    char base[] = "/tmp/segweb-confine-XXXXXX";
+    if (!mkdtemp(base)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char p[PATH_MAX], q[PATH_MAX], root[PATH_MAX];
+    snprintf(p, sizeof p, "%s/root", base);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/root/sub", base);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/root2", base); /* sibling sharing the prefix "root" */
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/root/a.dcm", base);
+    touch(p, "inside");
+    snprintf(p, sizeof p, "%s/root/sub/b.dcm", base);
+    touch(p, "inside");
+    snprintf(p, sizeof p, "%s/secret", base);
+    touch(p, "outside");
+    snprintf(p, sizeof p, "%s/root2/c.dcm", base);
+    touch(p, "sibling");
+    /* symlinks */
+    snprintf(p, sizeof p, "%s/root/in-link.dcm", base);
+    CHECK(!symlink("sub/b.dcm", p), "symlink in");
+    snprintf(p, sizeof p, "%s/root/out-link", base);
+    snprintf(q, sizeof q, "%s/secret", base);
+    CHECK(!symlink(q, p), "symlink out");
+    snprintf(p, sizeof p, "%s/root/passwd", base);
+    CHECK(!symlink("/etc/passwd", p), "symlink /etc/passwd");
+    snprintf(p, sizeof p, "%s/root/updir", base);
+    CHECK(!symlink("..", p), "symlink ..");
+    snprintf(p, sizeof p, "%s/root/sibling", base);
+    snprintf(q, sizeof q, "%s/root2", base);
+    CHECK(!symlink(q, p), "symlink sibling dir");
+    snprintf(p, sizeof p, "%s/root/loop", base);
+    CHECK(!symlink("loop", p), "symlink loop");
+
+    struct err e = ERR_INIT;
+    snprintf(p, sizeof p, "%s/root/", base);
+    CHECK(api_path_root_resolve(p, root, sizeof root, &e), "root: %s", e.msg);
+    e = (struct err)ERR_INIT;
+    snprintf(p, sizeof p, "%s/root/a.dcm", base);
+    CHECK(!api_path_root_resolve(p, q, sizeof q, &e) && e.code == ERR_INVALID, "file root refused");
+
+    static const struct {
+        const char *rel;
+        enum err_code want;
+    } cases[] = {
+        {"a.dcm", ERR_OK},
+        {"sub/b.dcm", ERR_OK},
+        {"in-link.dcm", ERR_OK},
+        {"missing.dcm", ERR_NOT_FOUND},
+        {"sub", ERR_NOT_FOUND},          /* a directory */
+        {"out-link", ERR_NOT_FOUND},     /* symlink out of the root */
+        {"passwd", ERR_NOT_FOUND},       /* symlink to /etc/passwd */
+        {"updir/secret", ERR_NOT_FOUND}, /* via a symlinked directory */
+        {"sibling/c.dcm", ERR_NOT_FOUND},/* prefix-sharing sibling */
+        {"loop", ERR_NOT_FOUND},
+        {"../secret", ERR_PARSE},
+        {"sub/../../secret", ERR_PARSE},
+        {"..", ERR_PARSE},
+        {".", ERR_PARSE},
+        {"./a.dcm", ERR_PARSE},
+        {"/etc/passwd", ERR_PARSE},
+        {"sub//b.dcm", ERR_PARSE},
+        {"..\\secret", ERR_PARSE},
+        {"a\x01.dcm", ERR_PARSE},
+        {"", ERR_PARSE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct stat st;
+        char out[PATH_MAX];
+        e = (struct err)ERR_INIT;
+        bool ok = api_path_confine(root, cases[i].rel, out, sizeof out, &st, &e);
+        if (cases[i].want == ERR_OK)
+            CHECK(ok && !strncmp(out, root, strlen(root)) && S_ISREG(st.st_mode), "%s: %s",
+                  cases[i].rel, e.msg);
+        else
+            CHECK(!ok && e.code == cases[i].want, "%s: ok=%d code=%d '%s'", cases[i].rel, ok,
+                  e.code, e.msg);
+    }
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+    if (system(cmd) != 0)
+        printf("warning: could not remove %s\n", base);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
