@@ -155,12 +155,17 @@ static const struct tail *match_tail(struct api_request *req, const struct segs 
             if (strcmp(tl->parts[k], "#"))
                 continue;
             uint32_t v;
-            if (!api_number_parse(sg->s[start + k], &v)) {
+            bool is_frame = !strcmp(tl->parts[k - 1], "frames");
+            /* Segment 0 exists (LABELMAP background); frames are 1-based. */
+            bool zero = !is_frame && !strcmp(sg->s[start + k], "0");
+            if (zero)
+                v = 0;
+            else if (!api_number_parse(sg->s[start + k], &v)) {
                 err_set(e, ERR_PARSE, "'%.64s' is not a number (1-based, digits only)",
                         sg->s[start + k]);
                 return NULL;
             }
-            if (!strcmp(tl->parts[k - 1], "frames"))
+            if (is_frame)
                 req->frame = v;
             else
                 req->segment = v;

@@ -7,7 +7,8 @@
  *   - every segment is percent-decoded once (%252e stays the literal "%2e");
  *   - a decoded /files segment that is empty, ".", "..", or holds '/', '\\', NUL or a
  *     control character is refused (400), as is a bad %-escape;
- *   - numbers are 1..9 ASCII digits without a leading zero (400 otherwise);
+ *   - numbers are 1..9 ASCII digits without a leading zero (400 otherwise); a segment
+ *     number may also be "0" (LABELMAP background), a frame number may not;
  *   - UIDs are digits and dots, at most 64 characters;
  *   - at most API_QUERY_MAX query parameters; unknown ones are ignored. */
 #ifndef SEGWEB_API_ROUTE_H

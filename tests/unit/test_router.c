@@ -45,6 +45,8 @@ static const struct rcase CASES[] = {
     {"/files/a.dcm", API_ROUTE_NONE, ERR_NOT_FOUND, NULL, 0, 0},
     /* numbers */
     {"/files/a.dcm/frames/0/rendered", API_ROUTE_NONE, ERR_PARSE, NULL, 0, 0},
+    {"/files/a.dcm/segments/0", API_ROUTE_SEGMENT, ERR_OK, "a.dcm", 0, 0},
+    {"/files/a.dcm/segments/00", API_ROUTE_NONE, ERR_PARSE, NULL, 0, 0},
     {"/files/a.dcm/frames/01/rendered", API_ROUTE_NONE, ERR_PARSE, NULL, 0, 0},
     {"/files/a.dcm/frames/-1/rendered", API_ROUTE_NONE, ERR_PARSE, NULL, 0, 0},
     {"/files/a.dcm/frames/+1/rendered", API_ROUTE_NONE, ERR_PARSE, NULL, 0, 0},

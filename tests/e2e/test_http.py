@@ -1,0 +1,437 @@
+"""End-to-end tests of `segweb serve`: the real binary on a free loopback port.
+
+Env: SEGWEB_BIN (the segweb binary), SEGWEB_TESTDATA (the shared corpus dir).
+Standard library + PIL/numpy from Debian only.
+"""
+import glob
+import gzip
+import hashlib
+import http.client
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+BIN = os.environ.get("SEGWEB_BIN", os.path.join(os.path.dirname(__file__), "../../build/server/segweb"))
+TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
+SEG_DIR = os.path.join(TESTDATA, "seg")
+EXP_DIR = os.path.join(TESTDATA, "expected")
+NAMES = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(SEG_DIR, "*.dcm")))
+SECRET = "segweb-outside-secret-7f3a"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(BIN) or not NAMES, reason="binary or corpus missing")
+
+
+class Server:
+    def __init__(self, args, env_extra=None, files_root=None):
+        self.tmp = tempfile.mkdtemp(prefix="segweb-e2e-")
+        self.log = os.path.join(self.tmp, "stderr.log")
+        env = dict(os.environ)
+        env.update(env_extra or {})
+        cmd = [BIN, "serve", "--listen", "127.0.0.1:0", "--store", os.path.join(self.tmp, "store")]
+        if files_root:
+            cmd += ["--files-root", files_root]
+        cmd += args
+        self.logf = open(self.log, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.logf, env=env)
+        self.port = None
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            m = re.search(r"\(port (\d+)\)", self.read_log())
+            if m:
+                self.port = int(m.group(1))
+                break
+            assert self.proc.poll() is None, "segweb exited early:\n" + self.read_log()
+            time.sleep(0.05)
+        assert self.port, "no port in log:\n" + self.read_log()
+        while time.time() < deadline:
+            try:
+                if self.get("/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+
+    def read_log(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def conn(self, timeout=60):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def get(self, target, headers=None, conn=None, method="GET"):
+        c = conn or self.conn()
+        c.putrequest(method, target, skip_accept_encoding=True)
+        for k, v in (headers or {}).items():
+            c.putheader(k, v)
+        c.endheaders()
+        r = c.getresponse()
+        body = r.read()
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        if conn is None:
+            c.close()
+        return r.status, hdrs, body
+
+    def stop(self):
+        """SIGTERM; returns the exit status (0 expected; sanitizer reports make it non-zero)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        rc = self.proc.returncode
+        if rc != 0:
+            print(self.read_log()[-4000:])
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return rc
+
+
+@pytest.fixture(scope="module")
+def tree():
+    """files-root with copies of the corpus, a subdirectory, and symlinks pointing out."""
+    base = tempfile.mkdtemp(prefix="segweb-files-")
+    root = os.path.join(base, "root")
+    os.makedirs(os.path.join(root, "sub"))
+    for n in NAMES:
+        shutil.copy(os.path.join(SEG_DIR, n + ".dcm"), os.path.join(root, n + ".dcm"))
+    shutil.copy(os.path.join(SEG_DIR, NAMES[0] + ".dcm"), os.path.join(root, "sub", "nested.dcm"))
+    with open(os.path.join(base, "outside.dcm"), "w") as f:
+        f.write(SECRET)
+    os.makedirs(os.path.join(base, "root-sibling"))
+    with open(os.path.join(base, "root-sibling", "x.dcm"), "w") as f:
+        f.write(SECRET)
+    os.symlink("/etc/passwd", os.path.join(root, "passwd.dcm"))
+    os.symlink(os.path.join(base, "outside.dcm"), os.path.join(root, "out.dcm"))
+    os.symlink(base, os.path.join(root, "updir"))
+    with open(os.path.join(root, "garbage.dcm"), "wb") as f:
+        f.write(b"this is not DICOM at all" * 20)
+    src = glob.glob(os.path.join(TESTDATA, "source", "*", "*.dcm"))
+    if src:
+        shutil.copy(src[0], os.path.join(root, "ct.dcm"))
+    yield root
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(tree):
+    s = Server(["--workers", "4", "--cors-origin", "http://viewer.example"], files_root=tree)
+    yield s
+    assert s.stop() == 0
+
+
+def expected(name):
+    with open(os.path.join(EXP_DIR, name + ".json")) as f:
+        return json.load(f)
+
+
+def png_hash(body, dtype):
+    img = Image.open(io.BytesIO(body))
+    arr = np.array(img)
+    if img.mode == "1":
+        arr = arr.astype(np.uint8)
+    dt = np.uint8 if dtype == "uint8" else np.dtype("<u2")
+    return hashlib.sha256(np.ascontiguousarray(arr.astype(dt)).tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_corpus_json_and_every_frame(server, name):
+    exp = expected(name)
+    c = server.conn()
+    st, h, body = server.get(f"/files/{name}.dcm/segments", conn=c)
+    assert st == 200, body
+    assert h["content-type"].startswith("application/json")
+    doc = json.loads(body)
+    for k in ("sop_instance_uid", "rows", "columns", "number_of_frames", "segmentation_type"):
+        assert doc[k] == exp[k], k
+    got = [{"number": s["number"], "label": s["label"], "frames": s["frames"]} for s in doc["segments"]]
+    want = [{"number": s["number"], "label": s["label"], "frames": s["frames"]} for s in exp["segments"]]
+    assert got == want
+    for i, want_hash in enumerate(exp["frame_sha256"]):
+        st, h, body = server.get(f"/files/{name}.dcm/frames/{i + 1}/rendered", conn=c)
+        assert st == 200, (i + 1, body[:200])
+        assert h["content-type"] == "image/png"
+        assert png_hash(body, exp["frame_hash_dtype"]) == want_hash, f"frame {i + 1}"
+    st, _, body = server.get(f"/files/{name}.dcm/frames/{len(exp['frame_sha256']) + 1}/rendered", conn=c)
+    assert st == 404 and json.loads(body)["error"]["status"] == 404
+    c.close()
+
+
+def test_segment_route(server):
+    exp = expected("dcmqi_partial_overlaps")
+    for s in exp["segments"]:
+        st, _, body = server.get(f"/files/dcmqi_partial_overlaps.dcm/segments/{s['number']}")
+        assert st == 200
+        doc = json.loads(body)
+        assert doc["number"] == s["number"] and doc["label"] == s["label"] and doc["frames"] == s["frames"]
+    st, _, body = server.get("/files/dcmqi_partial_overlaps.dcm/segments/99")
+    assert st == 404 and json.loads(body)["error"]["status"] == 404
+
+
+def test_32_concurrent_clients(server):
+    jobs = []
+    for name in ("dcmqi_liver", "pyd_liver_rle", "hd_sm_dots_tiled_full", "dcmqi_38x23_odd", "pyd_liver_j2k"):
+        exp = expected(name)
+        for i, hsh in enumerate(exp["frame_sha256"][:40]):
+            jobs.append((name, i + 1, hsh, exp["frame_hash_dtype"]))
+    errors = []
+
+    def client(k):
+        c = server.conn()
+        try:
+            for j in range(k, len(jobs) + k * 3, 1):
+                name, f, hsh, dt = jobs[j % len(jobs)]
+                st, _, body = server.get(f"/files/{name}.dcm/frames/{f}/rendered", conn=c)
+                if st != 200 or png_hash(body, dt) != hsh:
+                    errors.append((name, f, st))
+        except Exception as ex:  # noqa: BLE001
+            errors.append(repr(ex))
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:5]
+
+
+TRAVERSALS = [
+    "/files/../../../../etc/passwd/segments",
+    "/files/%2e%2e/%2e%2e/etc/passwd/segments",
+    "/files/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd/segments",
+    "/files/..%2f..%2f..%2fetc%2fpasswd/segments",
+    "/files/%252e%252e/%252e%252e/etc/passwd/segments",
+    "/files//etc/passwd/segments",
+    "/files/%2fetc%2fpasswd/segments",
+    "/files/..\\..\\..\\etc\\passwd/segments",
+    "/files/..%5c..%5cetc%5cpasswd/segments",
+    "/files/passwd.dcm%00.png/segments",
+    "/files/%00/segments",
+    "/files/passwd.dcm/segments",
+    "/files/out.dcm/segments",
+    "/files/updir/outside.dcm/segments",
+    "/files/updir/root-sibling/x.dcm/segments",
+    "/files/sub/../../outside.dcm/segments",
+    "/files/./passwd.dcm/segments",
+    "/files/.%2e/outside.dcm/frames/1/rendered",
+    "/files/passwd.dcm/frames/1/rendered",
+    "/files/out.dcm/frames/1/rendered",
+]
+
+
+def test_traversal_refused(server):
+    assert len(TRAVERSALS) >= 12
+    with open("/etc/passwd", "rb") as f:
+        passwd_line = f.readline().strip()
+    for t in TRAVERSALS:
+        st, h, body = server.get(t)
+        assert 400 <= st < 500, (t, st)
+        assert SECRET.encode() not in body and (not passwd_line or passwd_line not in body), t
+        assert json.loads(body)["error"]["status"] == st, t
+
+
+def test_errors_are_json(server):
+    for t, want in [("/nope", 404), ("/files/garbage.dcm/segments", 422), ("/files/missing.dcm/segments", 404),
+                    ("/files/dcmqi_liver.dcm/frames/0/rendered", 400), ("/files/dcmqi_liver.dcm/frames/abc/rendered", 400),
+                    ("/studies/1.2/series/1.3/instances/1.4/segments", 404)]:
+        st, h, body = server.get(t)
+        assert st == want, (t, st, body)
+        assert h["content-type"].startswith("application/json")
+        doc = json.loads(body)
+        assert doc["error"]["status"] == want and doc["error"]["message"]
+    if os.path.exists(os.path.join(server_root(server), "ct.dcm")):
+        st, _, body = server.get("/files/ct.dcm/segments")
+        assert st in (415, 422) and "SOP" in json.loads(body)["error"]["message"] or st in (415, 422)
+    st, h, body = server.get("/healthz", method="POST")
+    assert st == 405 and json.loads(body)["error"]["status"] == 405
+
+
+def server_root(server):
+    m = re.search(r"files-root=(\S+)", server.read_log())
+    return m.group(1) if m else ""
+
+
+def test_etag_304_and_cache_headers(server):
+    for t in ("/files/dcmqi_liver.dcm/segments", "/files/dcmqi_liver.dcm/frames/2/rendered"):
+        st, h, body = server.get(t)
+        assert st == 200 and h["etag"].startswith('"')
+        assert h["cache-control"] == "no-cache"
+        st2, h2, body2 = server.get(t, {"If-None-Match": h["etag"]})
+        assert st2 == 304 and body2 == b"" and h2["etag"] == h["etag"]
+        st3, _, _ = server.get(t, {"If-None-Match": '"other"'})
+        assert st3 == 200
+    a = server.get("/files/dcmqi_liver.dcm/frames/1/rendered")[1]["etag"]
+    b = server.get("/files/dcmqi_liver.dcm/frames/2/rendered")[1]["etag"]
+    c = server.get("/files/dcmqi_liver.dcm/frames/1/rendered?style=color")[1]["etag"]
+    assert len({a, b, c}) == 3
+
+
+def test_changed_file_is_reindexed(server, tree):
+    p = os.path.join(tree, "changing.dcm")
+    shutil.copy(os.path.join(SEG_DIR, "dcmqi_38x23_odd.dcm"), p)
+    st, h, body = server.get("/files/changing.dcm/segments")
+    assert st == 200 and json.loads(body)["rows"] == 38
+    tmp = p + ".tmp"
+    shutil.copy(os.path.join(SEG_DIR, "dcmqi_liver.dcm"), tmp)
+    os.replace(tmp, p)
+    st2, h2, body2 = server.get("/files/changing.dcm/segments", {"If-None-Match": h["etag"]})
+    assert st2 == 200 and json.loads(body2)["rows"] == 512 and h2["etag"] != h["etag"]
+
+
+def test_accept_negotiation(server):
+    t = "/files/dcmqi_liver.dcm/frames/1/rendered"
+    for acc, want in [("image/png", 200), ("image/*", 200), ("*/*", 200), ("text/html", 406),
+                      ("application/json", 406), ("text/html, image/png;q=0.5", 200)]:
+        st, h, body = server.get(t, {"Accept": acc})
+        assert st == want, acc
+        if want == 406:
+            assert json.loads(body)["error"]["status"] == 406
+
+
+def test_color_style(server):
+    st, h, body = server.get("/files/dcmqi_liver.dcm/frames/1/rendered?style=color")
+    assert st == 200
+    img = Image.open(io.BytesIO(body))
+    assert img.mode == "RGBA"
+    gray = np.array(Image.open(io.BytesIO(server.get("/files/dcmqi_liver.dcm/frames/1/rendered")[2]))).astype(bool)
+    alpha = np.array(img)[..., 3]
+    assert ((alpha > 0) == gray).all()
+
+
+def test_mask_route(server):
+    exp = expected("dcmqi_38x23_odd")
+    st, _, body = server.get("/files/dcmqi_38x23_odd.dcm/segments")
+    doc = json.loads(body)
+    frames = doc["frames"]
+    for fr in frames:
+        src = fr["source"][0]["sop_instance_uid"]
+        st, h, body = server.get(f"/files/dcmqi_38x23_odd.dcm/segments/1/mask?source={src}")
+        assert st == 200 and h["content-type"] == "image/png"
+        assert png_hash(body, "uint8") == exp["frame_sha256"][fr["number"] - 1]
+    st, _, body = server.get("/files/dcmqi_38x23_odd.dcm/segments/1/mask?source=1.2.3.4.5")
+    assert st == 404 and json.loads(body)["error"]["status"] == 404
+    # LABELMAP: the mask is pixel == n
+    st, _, body = server.get("/files/dcmqi_labelmap_sparse_noppv.dcm/segments")
+    doc = json.loads(body)
+    fr = doc["frames"][0]
+    src = fr["source"][0]["sop_instance_uid"]
+    full = np.array(Image.open(io.BytesIO(server.get(f"/files/dcmqi_labelmap_sparse_noppv.dcm/frames/{fr['number']}/rendered")[2])))
+    for seg in doc["segments"]:
+        st, _, body = server.get(f"/files/dcmqi_labelmap_sparse_noppv.dcm/segments/{seg['number']}/mask?source={src}")
+        assert st == 200
+        m = np.array(Image.open(io.BytesIO(body))).astype(np.uint8)
+        assert m.shape == full.shape and (m == (full == seg["number"])).all()
+
+
+def test_cors(server):
+    st, h, _ = server.get("/files/dcmqi_liver.dcm/segments", {"Origin": "http://viewer.example"})
+    assert st == 200 and h["access-control-allow-origin"] == "http://viewer.example"
+    assert "Origin" in h.get("vary", "")
+    st, h, _ = server.get("/files/dcmqi_liver.dcm/segments", {"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in h
+    st, h, _ = server.get("/files/dcmqi_liver.dcm/frames/1/rendered", {
+        "Origin": "http://viewer.example", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "if-none-match"}, method="OPTIONS")
+    assert st == 204 and "GET" in h["access-control-allow-methods"]
+    assert h["access-control-allow-origin"] == "http://viewer.example"
+
+
+def test_gzip_json(server):
+    st, h, body = server.get("/files/dcmqi_partial_overlaps.dcm/segments", {"Accept-Encoding": "gzip"})
+    assert st == 200 and h.get("content-encoding") == "gzip"
+    doc = json.loads(gzip.decompress(body))
+    assert doc["sop_instance_uid"] == expected("dcmqi_partial_overlaps")["sop_instance_uid"]
+    st, h, body = server.get("/files/dcmqi_partial_overlaps.dcm/segments")
+    assert "content-encoding" not in h and json.loads(body)["rows"] == 512
+
+
+def test_health_ready_metrics(server):
+    assert server.get("/healthz")[0] == 200
+    assert server.get("/readyz")[0] == 200
+    st, h, body = server.get("/metrics")
+    text = body.decode()
+    assert st == 200 and h["content-type"].startswith("text/plain")
+    for name in ("segweb_requests_total{", "segweb_request_duration_seconds_bucket{", "segweb_cache_hits_total",
+                 "segweb_cache_misses_total", "segweb_cache_bytes", "segweb_queue_depth", "segweb_index_seconds_total"):
+        assert name in text, name
+    assert re.search(r'segweb_requests_total\{route="frame_rendered",status="200"\} \d+', text)
+
+
+def test_access_log(server):
+    server.get("/healthz")
+    time.sleep(0.2)
+    assert re.search(r'access id=\S+ method=GET path="/healthz" status=200 bytes=\d+ ms=', server.read_log())
+
+
+def _burst(srv, target, n):
+    results = []
+    lock = threading.Lock()
+
+    def one():
+        try:
+            st, h, body = srv.get(target)
+        except Exception as ex:  # noqa: BLE001
+            st, h, body = -1, {}, repr(ex).encode()
+        with lock:
+            results.append((st, h, body))
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    return threads, results
+
+
+def test_queue_full_503(tree):
+    s = Server(["--workers", "1", "--queue", "1"], {"SEGWEB_TEST_DELAY_MS": "400"}, files_root=tree)
+    try:
+        threads, results = _burst(s, "/files/dcmqi_liver.dcm/frames/1/rendered", 8)
+        for t in threads:
+            t.join()
+        codes = sorted(r[0] for r in results)
+        assert 200 in codes and 503 in codes, codes
+        for st, h, body in results:
+            if st == 503:
+                assert h.get("retry-after") and json.loads(body)["error"]["status"] == 503
+        assert s.get("/healthz")[0] == 200  # health is answered on the HTTP thread
+    finally:
+        assert s.stop() == 0
+
+
+def test_sigterm_finishes_in_flight(tree):
+    s = Server(["--workers", "4"], {"SEGWEB_TEST_DELAY_MS": "1000"}, files_root=tree)
+    try:
+        threads, results = _burst(s, "/files/dcmqi_liver.dcm/frames/2/rendered", 3)
+        time.sleep(0.3)
+        s.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join()
+        assert s.proc.wait(30) == 0
+        assert [r[0] for r in results] == [200, 200, 200], results
+        exp = expected("dcmqi_liver")
+        for _, _, body in results:
+            assert png_hash(body, "uint8") == exp["frame_sha256"][1]
+    finally:
+        s.stop()
+
+
+def test_files_off_without_root():
+    s = Server([])
+    try:
+        st, _, body = s.get("/files/x.dcm/segments")
+        assert st == 404 and "files-root" in json.loads(body)["error"]["message"]
+    finally:
+        assert s.stop() == 0
