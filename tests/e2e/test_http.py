@@ -435,3 +435,115 @@ def test_files_off_without_root():
         assert st == 404 and "files-root" in json.loads(body)["error"]["message"]
     finally:
         assert s.stop() == 0
+
+
+def make_big_seg(path, n_frames=7000, rows=512, cols=512):
+    """A native BINARY SEG of n_frames 512x512 frames (about 229 MB). Frame k (1-based)
+    has exactly the pixels 0..(k % 997) of its first rows set, so each frame differs."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.FrameOfReferenceUID = generate_uid()
+    ds.Modality = "SEG"
+    ds.PatientID = "BIG"
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, n_frames
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 1, 0, 0
+    ds.SegmentationType = "BINARY"
+    ds.ContentLabel = "BIG"
+    seg = Dataset()
+    seg.SegmentNumber, seg.SegmentLabel, seg.SegmentAlgorithmType = 1, "Big", "MANUAL"
+    ds.SegmentSequence = Sequence([seg])
+    shared = Dataset()
+    po = Dataset()
+    po.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    shared.PlaneOrientationSequence = Sequence([po])
+    pm = Dataset()
+    pm.PixelSpacing, pm.SliceThickness = [0.5, 0.5], 1.0
+    shared.PixelMeasuresSequence = Sequence([pm])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    items = []
+    for k in range(n_frames):
+        fg = Dataset()
+        si = Dataset()
+        si.ReferencedSegmentNumber = 1
+        fg.SegmentIdentificationSequence = Sequence([si])
+        pp = Dataset()
+        pp.ImagePositionPatient = [0.0, 0.0, float(k)]
+        fg.PlanePositionSequence = Sequence([pp])
+        items.append(fg)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(items)
+    frame_bytes = rows * cols // 8
+    data = bytearray(frame_bytes * n_frames)
+    for k in range(1, n_frames + 1):
+        ones = k % 997
+        off = (k - 1) * frame_bytes
+        data[off:off + ones // 8] = b"\xff" * (ones // 8)
+        if ones % 8:
+            data[off + ones // 8] = (1 << (ones % 8)) - 1
+    ds.PixelData = bytes(data)
+    ds.save_as(path, write_like_original=False)
+
+
+def _rchar(pid):
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _metric(srv, name):
+    text = srv.get("/metrics")[2].decode()
+    m = re.search(r"^" + re.escape(name) + r" ([0-9.e+-]+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_big_object_first_frame_and_no_reread():
+    base = tempfile.mkdtemp(prefix="segweb-big-")
+    try:
+        path = os.path.join(base, "big.dcm")
+        make_big_seg(path)
+        s = Server(["--workers", "2"], files_root=base)
+        try:
+            t0 = time.monotonic()
+            st, _, body = s.get("/files/big.dcm/frames/3500/rendered")
+            first = time.monotonic() - t0
+            assert st == 200, body[:300]
+            arr = np.array(Image.open(io.BytesIO(body))).astype(np.uint8)
+            assert arr.shape == (512, 512) and int(arr.sum()) == 3500 % 997
+            index_s = _metric(s, "segweb_index_seconds_total")
+            assert _metric(s, "segweb_index_builds_total") == 1
+            # first frame = index build + one frame (+ slack for HTTP and PNG of one frame)
+            assert first <= index_s + 0.5, (first, index_s)
+            r0 = _rchar(s.proc.pid)
+            t0 = time.monotonic()
+            for k in (1, 2, 6999, 7000, 1234, 4321, 5000, 997, 998, 3500):
+                st, _, body = s.get(f"/files/big.dcm/frames/{k}/rendered")
+                assert st == 200
+                arr = np.array(Image.open(io.BytesIO(body))).astype(np.uint8)
+                assert int(arr.sum()) == k % 997, k
+            later = (time.monotonic() - t0) / 10
+            read = _rchar(s.proc.pid) - r0
+            assert _metric(s, "segweb_index_builds_total") == 1
+            # ten frames of 32 KiB each (plus HTTP reads), nowhere near the 229 MB object
+            assert read < 10 * 32768 + 1_000_000, read
+            assert later < max(0.25, index_s / 10), (later, index_s)
+            print(f"big object: index {index_s:.3f}s, first frame {first:.3f}s, "
+                  f"later frames {later * 1000:.1f} ms, read {read} bytes for 10 frames")
+        finally:
+            assert s.stop() == 0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
