@@ -6,12 +6,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <new>
 #include <string>
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmiod/cielabutil.h>
+#include <dcmtk/oflog/oflog.h>
 
 #include "decoder/dataset.h"
 
@@ -111,9 +113,17 @@ extern "C" {
 struct dataset_file *dataset_open(const char *path, struct err *e)
 {
     try {
+        /* DCMTK logs parse problems to stderr; segweb reports them as errors. */
+        static std::once_flag quiet;
+        std::call_once(quiet, [] { OFLog::configure(OFLogger::OFF_LOG_LEVEL); });
+
         dataset_file *f = new dataset_file();
         OFCondition c = f->ff.loadFile(path, EXS_Unknown, EGL_noChange, kMaxReadLength,
                                        ERM_autoDetect);
+        /* A file cut inside Pixel Data still has a complete header: index it,
+         * and let the frames that are missing fail when they are read. */
+        if (c == EC_StreamNotifyClient && f->ff.getDataset()->tagExists(DCM_PixelData))
+            c = EC_Normal;
         if (c.bad()) {
             set_condition(e, ERR_INVALID, "not a readable DICOM file", c);
             delete f;
