@@ -9,6 +9,10 @@
 
 #include "common/err.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct buf {
     uint8_t *data;
     size_t len;
@@ -23,5 +27,9 @@ bool buf_reserve(struct buf *b, size_t n, struct err *e);
 /* Gives up ownership of the data (caller frees); leaves b empty. */
 uint8_t *buf_steal(struct buf *b, size_t *len);
 void buf_free(struct buf *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

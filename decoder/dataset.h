@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 #ifdef __cplusplus
@@ -65,6 +66,14 @@ bool dataset_pixel_info(const struct dataset_file *f, struct dataset_pixel_info 
 /* Copies the whole native Pixel Data value into a new malloc'd buffer (for
  * transfer syntaxes without file offsets, such as Deflated Explicit VR LE). */
 uint8_t *dataset_pixel_copy(const struct dataset_file *f, size_t *len, struct err *e);
+
+/* The dataset of a Part 10 file as DICOM JSON (PS3.18 Annex F, DCMTK's
+ * writer, compact): Pixel Data and binary values over 1 KiB become
+ * {"BulkDataURI": bulk_uri_prefix + "/" + tag}, or for Pixel Data exactly
+ * pixel_data_uri when it is non-NULL. File meta information is left out.
+ * Appends one JSON object to out; the value is not wrapped in an array. */
+bool dataset_json_file(const char *path, const char *pixel_data_uri, const char *bulk_uri_prefix,
+                       struct buf *out, struct err *e);
 
 /* sRGB 0..1 from a DICOM CIELab triplet (0..65535), as DCMTK's IODCIELabUtil::dicomLab2RGB. */
 void dataset_lab_to_rgb(const uint16_t lab[3], double rgb[3]);

@@ -8,9 +8,12 @@
 #include <deque>
 #include <mutex>
 #include <new>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcjson.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmiod/cielabutil.h>
 #include <dcmtk/oflog/oflog.h>
@@ -104,6 +107,36 @@ bool numeric(DcmElement *el, unsigned pos, double *out)
     }
     }
     return c.good();
+}
+
+/* Binary values go out by reference, as DICOMweb metadata requires. */
+class BulkJsonFormat : public DcmJsonFormatCompact {
+  public:
+    BulkJsonFormat(const char *pixel_uri, const char *prefix)
+    : DcmJsonFormatCompact(OFFalse), pixel_uri_(pixel_uri ? pixel_uri : ""), prefix_(prefix ? prefix : "")
+    {
+    }
+    OFBool asBulkDataURI(const DcmTagKey &tag, OFString &uri) override
+    {
+        char hex[16];
+        snprintf(hex, sizeof hex, "%04X%04X", tag.getGroup(), tag.getElement());
+        if (tag == DCM_PixelData && !pixel_uri_.empty())
+            uri = pixel_uri_.c_str();
+        else
+            uri = (prefix_ + "/" + hex).c_str();
+        return OFTrue;
+    }
+
+  private:
+    std::string pixel_uri_, prefix_;
+};
+
+bool is_large_binary(DcmObject *obj)
+{
+    DcmEVR vr = obj->ident();
+    bool binary = vr == EVR_OB || vr == EVR_OW || vr == EVR_OF || vr == EVR_OD || vr == EVR_OL ||
+                  vr == EVR_OV || vr == EVR_UN || vr == EVR_pixelSQ || vr == EVR_ox;
+    return binary && (obj->getTag() == DCM_PixelData || obj->getLengthField() > 1024);
 }
 
 }  // namespace
@@ -316,6 +349,68 @@ uint8_t *dataset_pixel_copy(const struct dataset_file *f, size_t *len, struct er
         err_set(e, ERR_INTERNAL, "unexpected error reading Pixel Data");
     }
     return NULL;
+}
+
+bool dataset_json_file(const char *path, const char *pixel_data_uri, const char *bulk_uri_prefix,
+                       struct buf *out, struct err *e)
+{
+    dataset_file *f = dataset_open(path, e);
+    if (!f)
+        return false;
+    bool ok = false;
+    try {
+        DcmDataset *ds = f->ff.getDataset();
+        /* Small binary values stay inline (InlineBinary); large ones become
+         * references. DCMTK asks the format by tag while it iterates the
+         * dataset (searching then would move its cursor), so decide per tag
+         * beforehand: a tag is a reference if any occurrence is large. */
+        struct Format : public BulkJsonFormat {
+            std::set<Uint32> large;
+            Format(const char *pu, const char *pre) : BulkJsonFormat(pu, pre) {}
+            OFBool asBulkDataURI(const DcmTagKey &tag, OFString &uri) override
+            {
+                if (!large.count(((Uint32)tag.getGroup() << 16) | tag.getElement()))
+                    return OFFalse;
+                return BulkJsonFormat::asBulkDataURI(tag, uri);
+            }
+        } format(pixel_data_uri, bulk_uri_prefix);
+        DcmStack stack;
+        while (ds->nextObject(stack, OFTrue).good()) {
+            DcmObject *obj = stack.top();
+            if (obj && is_large_binary(obj))
+                format.large.insert(((Uint32)obj->getGTag() << 16) | obj->getETag());
+        }
+        /* DCMTK 3.6.7 will not write encapsulated Pixel Data even as a bulk
+         * reference, so Pixel Data is taken out and written here. */
+        std::string pixel;
+        DcmElement *pd = NULL;
+        if (ds->findAndGetElement(DCM_PixelData, pd, OFFalse).good() && pd) {
+            OFString uri;
+            format.large.insert(0x7FE00010u);
+            format.asBulkDataURI(DCM_PixelData, uri);
+            pixel = std::string("\"7FE00010\":{\"vr\":\"") + DcmVR(pd->getVR()).getVRName() +
+                    "\",\"BulkDataURI\":\"" + uri.c_str() + "\"}";
+            ds->findAndDeleteElement(DCM_PixelData, OFFalse, OFFalse);
+        }
+        std::ostringstream os;
+        os << '{';
+        OFCondition c = ds->writeJson(os, format);
+        if (!pixel.empty())
+            os << (os.tellp() > 1 ? "," : "") << pixel;
+        os << '}';
+        if (c.bad()) {
+            set_condition(e, ERR_INVALID, "cannot write DICOM JSON", c);
+        } else {
+            std::string s = os.str();
+            ok = buf_append(out, s.data(), s.size(), e);
+        }
+    } catch (const std::bad_alloc &) {
+        err_set(e, ERR_NOMEM, "out of memory writing DICOM JSON");
+    } catch (...) {
+        err_set(e, ERR_INTERNAL, "unexpected error writing DICOM JSON");
+    }
+    dataset_close(f);
+    return ok;
 }
 
 void dataset_lab_to_rgb(const uint16_t lab[3], double rgb[3])
