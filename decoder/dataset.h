@@ -53,6 +53,11 @@ unsigned dataset_vm(const struct dataset_item *it, uint32_t tag);
 size_t dataset_seq_count(const struct dataset_item *it, uint32_t tag);
 const struct dataset_item *dataset_seq_item(const struct dataset_item *it, uint32_t tag, size_t i);
 
+/* Every item of a sequence at once, in order (one walk instead of one
+ * seek per item): a new malloc'd array the caller frees, NULL when the
+ * sequence is absent or empty (*count 0) or on allocation failure. */
+const struct dataset_item **dataset_seq_items(const struct dataset_item *it, uint32_t tag, size_t *count);
+
 /* Pixel Data as DCMTK sees it: present, encapsulated (undefined length),
  * and the value length in bytes (native) or fragment count (encapsulated). */
 struct dataset_pixel_info {

@@ -290,6 +290,30 @@ const struct dataset_item *dataset_seq_item(const struct dataset_item *it, uint3
     }
 }
 
+const struct dataset_item **dataset_seq_items(const struct dataset_item *it, uint32_t tag, size_t *count)
+{
+    *count = 0;
+    try {
+        DcmElement *el = element(it, tag);
+        if (!el || el->ident() != EVR_SQ)
+            return NULL;
+        DcmSequenceOfItems *sq = OFstatic_cast(DcmSequenceOfItems *, el);
+        unsigned long n = sq->card();
+        if (!n)
+            return NULL;
+        const dataset_item **items = (const dataset_item **)malloc(n * sizeof *items);
+        if (!items)
+            return NULL;
+        unsigned long i = 0;
+        for (DcmObject *o = sq->nextInContainer(NULL); o && i < n; o = sq->nextInContainer(o))
+            items[i++] = as_c(OFstatic_cast(DcmItem *, o));
+        *count = i;
+        return items;
+    } catch (...) {
+        return NULL;
+    }
+}
+
 bool dataset_pixel_info(const struct dataset_file *f, struct dataset_pixel_info *out, struct err *e)
 {
     try {

@@ -294,7 +294,10 @@ static bool read_frames(struct builder *b)
     idx->frames = arena_alloc(b->a, (size_t)nf * sizeof *idx->frames);
     if (nf && !idx->frames)
         return err_set(b->e, ERR_NOMEM, "out of memory for %u frames", nf);
-    size_t n_items = dataset_seq_count(b->root, T_PER_FRAME);
+    size_t n_items = 0;
+    const struct dataset_item **items = dataset_seq_items(b->root, T_PER_FRAME, &n_items);
+    if (!items && dataset_seq_count(b->root, T_PER_FRAME))
+        return err_set(b->e, ERR_NOMEM, "out of memory listing per-frame items");
     idx->tiled_full_implicit = n_items == 0 && !strcmp(idx->dimension_organization_type, "TILED_FULL");
 
     struct grow refs = {.size = sizeof(struct seg_source_ref)};
@@ -303,20 +306,24 @@ static bool read_frames(struct builder *b)
 
     uint32_t tiles_per_segment = 0, tile_cols = 0, tile_rows = 0;
     if (idx->tiled_full_implicit) {
-        if (!idx->total_matrix_rows || !idx->total_matrix_columns)
-            return err_set(b->e, ERR_INVALID, "TILED_FULL without TotalPixelMatrixRows/Columns");
+        if (!idx->total_matrix_rows || !idx->total_matrix_columns) {
+            err_set(b->e, ERR_INVALID, "TILED_FULL without TotalPixelMatrixRows/Columns");
+            goto out;
+        }
         tile_cols = (idx->total_matrix_columns + idx->columns - 1) / idx->columns;
         tile_rows = (idx->total_matrix_rows + idx->rows - 1) / idx->rows;
         uint32_t planes = idx->total_matrix_focal_planes ? idx->total_matrix_focal_planes : 1;
         uint64_t per = (uint64_t)tile_cols * tile_rows * planes;
-        if (per == 0 || per > UINT32_MAX)
-            return err_set(b->e, ERR_INVALID, "TILED_FULL tile count out of range");
+        if (per == 0 || per > UINT32_MAX) {
+            err_set(b->e, ERR_INVALID, "TILED_FULL tile count out of range");
+            goto out;
+        }
         tiles_per_segment = (uint32_t)per;
     }
 
     for (uint32_t i = 0; i < nf; i++) {
         struct seg_frame *fr = &idx->frames[i];
-        const struct dataset_item *item = i < n_items ? dataset_seq_item(b->root, T_PER_FRAME, i) : NULL;
+        const struct dataset_item *item = i < n_items ? items[i] : NULL;
 
         if (idx->tiled_full_implicit) {
             /* Implicit order: segment outermost, then focal plane, tile row, tile column. */
@@ -405,6 +412,7 @@ static bool read_frames(struct builder *b)
         memcpy(idx->dim_values, dims.data, dims.n * dims.size);
     ok = true;
 out:
+    free(items);
     free(refs.data);
     free(dims.data);
     return ok;
