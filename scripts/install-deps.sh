@@ -13,6 +13,8 @@ PACKAGES=(
   # tests (the suites run under /usr/bin/python3) and tools
   python3-pydicom python3-numpy python3-pil python3-pytest dcmtk
   curl ca-certificates git
+  # hardening: libFuzzer targets (scripts/fuzz.sh), load runs (scripts/soak.sh)
+  clang libclang-rt-14-dev wrk
 )
 
 missing=()

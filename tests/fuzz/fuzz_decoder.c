@@ -1,0 +1,77 @@
+/* libFuzzer target: the decoder on whole files. The input is written to a
+ * private temp file (the decoder reads by path and preads frames), indexed with
+ * decoder_seg_open under tight limits, then every frame (up to MAX_FRAMES) is
+ * read and encoded as gray and RGBA PNG, and the index is rendered as JSON. */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/index_json.h"
+#include "decoder/frame.h"
+#include "decoder/png_encode.h"
+#include "decoder/seg.h"
+
+#define MAX_FRAMES 16
+
+static char path[64];
+
+static void cleanup(void)
+{
+    if (path[0])
+        unlink(path);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!path[0]) {
+        snprintf(path, sizeof path, "/tmp/segweb-fuzz-decoder-%ld.dcm", (long)getpid());
+        atexit(cleanup);
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        abort();
+    if (size && fwrite(data, 1, size, f) != size)
+        abort();
+    fclose(f);
+
+    struct err e = ERR_INIT;
+    /* Small limits keep one input cheap; the limit checks themselves are fuzzed too. */
+    struct seg_limits lim = {.max_pixels_per_frame = 1u << 20, .max_frames = 4096,
+                             .max_frame_bytes = 4u << 20};
+    struct seg_index *idx = decoder_seg_open(path, &lim, &e);
+    if (!idx) {
+        if (e.code == ERR_OK || !e.msg[0])
+            abort(); /* a failure must say why */
+        return 0;
+    }
+    json_t *doc = api_index_json(idx);
+    if (doc) {
+        char *text = json_dumps(doc, JSON_COMPACT);
+        free(text);
+        json_decref(doc);
+    }
+    uint32_t n = idx->number_of_frames < MAX_FRAMES ? idx->number_of_frames : MAX_FRAMES;
+    for (uint32_t k = 1; k <= n; k++) {
+        struct seg_pixels px;
+        struct err fe = ERR_INIT;
+        if (!decoder_frame_read(idx, k, &px, &fe)) {
+            if (fe.code == ERR_OK)
+                abort();
+            continue;
+        }
+        if (px.rows != idx->rows || px.columns != idx->columns)
+            abort();
+        struct buf png = {0};
+        decoder_png_gray(&px, &png, &fe);
+        buf_free(&png);
+        static const uint8_t lut[3][4] = {{0, 0, 0, 0}, {255, 0, 0, 255}, {0, 255, 0, 128}};
+        decoder_png_rgba(&px, lut, 3, &png, &fe);
+        buf_free(&png);
+        decoder_pixels_free(&px);
+    }
+    decoder_seg_free(idx);
+    return 0;
+}
