@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/handlers.h"
+#include "api/png_cache.h"
 #include "api/render.h"
 #include "decoder/png_encode.h"
 
@@ -13,8 +14,11 @@ bool api_frame_rendered_get(const struct seg_index *idx, uint32_t frame, bool co
     if (frame < 1 || frame > idx->number_of_frames)
         return err_set(e, ERR_NOT_FOUND, "frame %u out of range 1..%u", frame,
                        idx->number_of_frames);
-    if (!api_frame_png(idx, frame, color, &r->body, e))
-        return false;
+    if (!api_png_cache_get(idx, frame, color, &r->body)) {
+        if (!api_frame_png(idx, frame, color, &r->body, e))
+            return false;
+        api_png_cache_put(idx, frame, color, r->body.data, r->body.len);
+    }
     r->status = 200;
     snprintf(r->content_type, sizeof r->content_type, "image/png");
     return true;

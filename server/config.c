@@ -35,6 +35,8 @@ static const struct option TABLE[] = {
      "requests waiting for a worker before 503 + Retry-After"},
     {"cache-mb", "SEGWEB_CACHE_MB", U32(cache_mb), "256", 1, 1048576,
      "byte budget of the decoded-index cache, MiB"},
+    {"png-cache-mb", "SEGWEB_PNG_CACHE_MB", U32(png_cache_mb), "64", 0, 1048576,
+     "byte budget of the encoded frame-PNG cache, MiB; 0 turns it off"},
     {"cors-origin", "SEGWEB_CORS_ORIGIN", STR(cors_origin), "", 0, 0,
      "allowed CORS origins: comma-separated, or * for any; empty: no CORS headers"},
     {"max-body", "SEGWEB_MAX_BODY", U32(max_body), "1048576", 0, 2147483647u,

@@ -18,6 +18,7 @@ struct config {
     uint32_t workers;
     uint32_t queue;
     uint32_t cache_mb;
+    uint32_t png_cache_mb; /* encoded-PNG cache (api/png_cache.h); 0 = off */
     char cors_origin[1024]; /* "" none, "*", or comma-separated origins */
     uint32_t max_body;
     uint32_t max_connections;

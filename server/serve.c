@@ -16,6 +16,7 @@
 
 #include "api/handle.h"
 #include "api/path_confine.h"
+#include "api/png_cache.h"
 #include "common/log.h"
 #include "common/threadpool.h"
 #include "server/config.h"
@@ -77,6 +78,7 @@ int serve_main(int argc, char **argv)
     ctx.cache = api_index_cache_new((size_t)cfg.cache_mb << 20, &e);
     if (!ctx.cache)
         goto out;
+    api_png_cache_configure((size_t)cfg.png_cache_mb << 20);
     ctx.store_lookup = api_store_lookup_none;
     ctx.store_arg = cfg.store;
     ctx.cors_origins = cfg.cors_origin;
@@ -117,6 +119,7 @@ out:
     threadpool_free(tp);
     metrics_free(m);
     api_cache_free(ctx.cache);
+    api_png_cache_configure(0);
     if (rc == 0)
         log_msg(LOG_INFO, "stopped");
     return rc;
