@@ -9,7 +9,7 @@
 #include "decoder/codec.h"
 #include "decoder/frame.h"
 
-#define MAX_FRAME_BYTES (256ull << 20)
+#define MAX_FRAME_BYTES (256ull << 20) /* when the index carries no limit */
 
 static _Atomic uint64_t bytes_read;
 
@@ -95,7 +95,7 @@ static bool read_encapsulated(const struct seg_index *idx, uint32_t frame, const
     for (uint32_t i = 0; i < count; i++)
         total += px->fragments[first + i].length;
     /* A compressed frame far larger than its decoded size is not plausible. */
-    if (total > out_len * 4 + 65536 || total > MAX_FRAME_BYTES)
+    if (total > out_len * 4 + 65536 || total > (idx->max_frame_bytes ? idx->max_frame_bytes : MAX_FRAME_BYTES))
         return err_set(e, ERR_LIMIT, "frame %u has %llu compressed bytes for %zu decoded bytes", frame,
                        (unsigned long long)total, out_len);
     uint8_t *in = malloc(total ? total : 1);
@@ -114,6 +114,14 @@ static bool read_encapsulated(const struct seg_index *idx, uint32_t frame, const
         case SEG_ENC_JPEGLS: ok = codec_jpegls_decode(in, total, cf, out, out_len, e); break;
         case SEG_ENC_J2K: ok = codec_j2k_decode(in, total, cf, out, out_len, e); break;
         case SEG_ENC_DEFLATE_FRAME: ok = codec_deflate_decode(in, total, cf, out, out_len, e); break;
+        case SEG_ENC_ENCAPSULATED_NATIVE:
+            /* Each frame is its native bytes (1-bit frames padded to a whole byte). */
+            ok = total >= out_len ? (memcpy(out, in, out_len), true)
+                                  : err_set(e, ERR_INVALID, "fragment holds %llu bytes of a %zu-byte frame",
+                                            (unsigned long long)total, out_len);
+            if (ok && cf->bits_allocated == 16)
+                to_host16(out, out_len / 2, false);
+            break;
         default: ok = err_set(e, ERR_INTERNAL, "no decoder for this encoding"); break;
         }
         if (!ok)
@@ -139,9 +147,10 @@ bool decoder_frame_read(const struct seg_index *idx, uint32_t frame, struct seg_
     out->columns = idx->columns;
     out->bits = stored_bits == 1 ? 1 : stored_bits == 8 ? 8 : 16;
     size_t out_len = out->bits == 1 ? (size_t)((npix + 7) / 8) : (size_t)(npix * (out->bits / 8));
-    if (out_len > MAX_FRAME_BYTES)
-        return err_set(e, ERR_LIMIT, "a frame of %llu bytes exceeds the %llu-byte limit",
-                       (unsigned long long)out_len, MAX_FRAME_BYTES);
+    const uint64_t max_bytes = idx->max_frame_bytes ? idx->max_frame_bytes : MAX_FRAME_BYTES;
+    if (out_len > max_bytes)
+        return err_set(e, ERR_LIMIT, "a decoded frame of %llu bytes exceeds the max-frame-bytes limit of %llu",
+                       (unsigned long long)out_len, (unsigned long long)max_bytes);
     out->data = malloc(out_len ? out_len : 1);
     if (!out->data)
         return err_set(e, ERR_NOMEM, "out of memory for frame %u", frame);

@@ -75,7 +75,7 @@ static bool long_length_vr(const char *vr)
 
 static bool read_header(struct reader *r, bool explicit_vr, bool be, struct header *h, struct err *e)
 {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     if (!need(r, 8, &p, e))
         return false;
     h->tag = (uint32_t)u16(p, be) << 16 | u16(p + 2, be);
@@ -203,7 +203,7 @@ bool decoder_pixel_locate(int fd, uint64_t size, bool explicit_vr, bool be,
     r->fd = fd;
     r->size = size;
     bool ok = false;
-    const uint8_t *p;
+    const uint8_t *p = NULL;
 
     /* Preamble and file meta information (always explicit VR little endian). */
     if (size >= 132) {

@@ -32,6 +32,7 @@ enum seg_encoding {
     SEG_ENC_JPEGLS,        /* 1.2.840.10008.1.2.4.80 / .81 */
     SEG_ENC_J2K,           /* 1.2.840.10008.1.2.4.90 / .91 (and HTJ2K lossless if openjp2 can) */
     SEG_ENC_DEFLATE_FRAME, /* 1.2.840.10008.1.2.8.1: raw deflate per frame */
+    SEG_ENC_ENCAPSULATED_NATIVE, /* 1.2.840.10008.1.2.1.98: native frame bytes in fragments */
 };
 
 struct seg_code {
@@ -106,6 +107,9 @@ struct seg_index {
     const char *transfer_syntax_uid, *sop_class_uid;
     const char *study_uid, *series_uid, *sop_instance_uid, *frame_of_reference_uid;
     const char *patient_id, *patient_name, *study_date, *modality, *series_number, *instance_number;
+    /* For search (QIDO-RS); "" when absent. */
+    const char *study_time, *accession_number, *study_description, *study_id;
+    const char *referring_physician, *patient_birth_date, *patient_sex;
     uint32_t rows, columns, number_of_frames;
     bool number_of_frames_absent;
     uint16_t bits_allocated, bits_stored;
@@ -148,6 +152,7 @@ struct seg_index {
     struct seg_pixel_layout pixels;
 
     size_t memory_bytes; /* what this index holds in memory, for cache budgets */
+    uint64_t max_frame_bytes; /* seg_limits.max_frame_bytes in effect: decoded bytes of one frame */
     int fd;              /* private: the file, open for pread by frame readers */
     void *arena;         /* private: string and array storage */
 };

@@ -185,6 +185,13 @@ static bool read_instance(struct builder *b)
     idx->series_number = str(b, r, TAG(0x0020, 0x0011));
     idx->instance_number = str(b, r, TAG(0x0020, 0x0013));
     idx->series_description = str(b, r, TAG(0x0008, 0x103E));
+    idx->study_time = str(b, r, TAG(0x0008, 0x0030));
+    idx->accession_number = str(b, r, TAG(0x0008, 0x0050));
+    idx->study_description = str(b, r, TAG(0x0008, 0x1030));
+    idx->study_id = str(b, r, TAG(0x0020, 0x0010));
+    idx->referring_physician = str_all(b, r, TAG(0x0008, 0x0090));
+    idx->patient_birth_date = str(b, r, TAG(0x0010, 0x0030));
+    idx->patient_sex = str(b, r, TAG(0x0010, 0x0040));
     idx->manufacturer = str(b, r, TAG(0x0008, 0x0070));
     idx->software_versions = str_all(b, r, TAG(0x0018, 0x1020));
     idx->content_label = str(b, r, TAG(0x0070, 0x0080));
@@ -516,6 +523,7 @@ static const struct {
     {"1.2.840.10008.1.2.4.201", SEG_ENC_J2K, true, false, false},
     {"1.2.840.10008.1.2.4.202", SEG_ENC_J2K, true, false, false},
     {"1.2.840.10008.1.2.8.1", SEG_ENC_DEFLATE_FRAME, true, false, false},
+    {"1.2.840.10008.1.2.1.98", SEG_ENC_ENCAPSULATED_NATIVE, true, false, false},
 };
 
 static bool is_jpeg_start(const struct seg_index *idx, uint32_t fragment)
@@ -668,10 +676,12 @@ static bool read_geometry(struct builder *b, const struct seg_limits *lim)
     uint64_t max_pixels = lim && lim->max_pixels_per_frame ? lim->max_pixels_per_frame : (1ull << 26);
     uint32_t max_frames = lim && lim->max_frames ? lim->max_frames : 1000000;
     if ((uint64_t)rows * cols > max_pixels)
-        return err_set(b->e, ERR_LIMIT, "frame of %ux%u pixels exceeds the limit of %llu pixels", rows, cols,
-                       (unsigned long long)max_pixels);
+        return err_set(b->e, ERR_LIMIT, "frame of %ux%u pixels exceeds the max-frame-pixels limit of %llu", rows,
+                       cols, (unsigned long long)max_pixels);
     if (frames > max_frames)
-        return err_set(b->e, ERR_LIMIT, "%u frames exceed the limit of %u frames per object", frames, max_frames);
+        return err_set(b->e, ERR_LIMIT, "%u frames exceed the max-frames limit of %u frames per object", frames,
+                       max_frames);
+    idx->max_frame_bytes = lim && lim->max_frame_bytes ? lim->max_frame_bytes : (256ull << 20);
     idx->rows = rows;
     idx->columns = cols;
     idx->number_of_frames = frames;
