@@ -29,8 +29,7 @@ bool api_store_lookup_none(void *arg, const struct api_resource *res, char *path
 
 static void *index_load(void *arg, const char *path, size_t *bytes, struct err *e)
 {
-    (void)arg;
-    struct seg_index *idx = decoder_seg_open(path, NULL, e);
+    struct seg_index *idx = decoder_seg_open(path, arg, e); /* arg: the limits, or NULL */
     if (idx)
         *bytes = idx->memory_bytes + sizeof *idx;
     return idx;
@@ -45,6 +44,12 @@ static void index_free(void *v)
 struct api_cache *api_index_cache_new(size_t budget_bytes, struct err *e)
 {
     return api_cache_new(budget_bytes, index_load, index_free, NULL, e);
+}
+
+struct api_cache *api_index_cache_new_limited(size_t budget_bytes, const struct seg_limits *limits,
+                                              struct err *e)
+{
+    return api_cache_new(budget_bytes, index_load, index_free, (void *)limits, e);
 }
 
 /* ---- CORS ---- */
@@ -212,6 +217,13 @@ static void instance_route(struct api_ctx *ctx, const struct api_request *req,
     api_cache_release(ctx->cache, en);
     if (!ok) {
         api_response_from_err(r, &e);
+        return;
+    }
+    if (!png && ctx->max_json_bytes && r->body.len > ctx->max_json_bytes) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the JSON answer of %zu bytes exceeds the max-json-bytes limit of %zu",
+                 r->body.len, ctx->max_json_bytes);
+        api_response_error(r, 413, msg);
         return;
     }
     if (gzip_ok && r->body.len >= ctx->gzip_min_bytes) {

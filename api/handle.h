@@ -21,6 +21,7 @@
 #include "api/request.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "decoder/seg.h"
 
 /* Maps a store route's instance resource to the path of its file. Until the
  * store exists the service plugs in api_store_lookup_none (404). */
@@ -39,6 +40,7 @@ struct api_ctx {
     void *metrics_arg;
     const char *cors_origins;         /* "" none, "*" any, or comma-separated origins */
     size_t gzip_min_bytes;            /* JSON bodies smaller than this are not compressed */
+    size_t max_json_bytes;            /* --max-json-bytes: larger JSON answers are refused (413); 0: no limit */
     atomic_bool ready;                /* /readyz: true once serving, false while draining */
 };
 
@@ -52,5 +54,10 @@ bool api_store_lookup_none(void *arg, const struct api_resource *res, char *path
 /* A cache whose values are struct seg_index (decoder_seg_open / decoder_seg_free),
  * sized by idx->memory_bytes. */
 struct api_cache *api_index_cache_new(size_t budget_bytes, struct err *e);
+
+/* The same, indexing under limits (--max-frame-pixels, --max-frames, --max-frame-bytes).
+ * limits is borrowed and must outlive the cache; NULL: the decoder's defaults. */
+struct api_cache *api_index_cache_new_limited(size_t budget_bytes, const struct seg_limits *limits,
+                                              struct err *e);
 
 #endif

@@ -2,6 +2,8 @@
 #include "server/config.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <ctype.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,18 @@ static const struct option TABLE[] = {
      "seconds an idle connection is kept"},
     {"io-threads", "SEGWEB_IO_THREADS", U32(io_threads), "2", 1, 64,
      "HTTP I/O threads (they never decode)"},
+    {"max-frame-pixels", "SEGWEB_MAX_FRAME_PIXELS", U32(max_frame_pixels), "67108864", 1, 4294967295u,
+     "largest Rows x Columns of an object (413 beyond)"},
+    {"max-frames", "SEGWEB_MAX_FRAMES", U32(max_frames), "1000000", 1, 100000000,
+     "most frames per object (413 beyond)"},
+    {"max-frame-bytes", "SEGWEB_MAX_FRAME_BYTES", U32(max_frame_bytes), "268435456", 1, 2147483647u,
+     "decoded bytes of one frame; bounds RLE/deflate/JPEG bombs (413 beyond)"},
+    {"max-json-bytes", "SEGWEB_MAX_JSON_BYTES", U32(max_json_bytes), "67108864", 1024, 2147483647u,
+     "largest JSON answer, bytes before compression (413 beyond)"},
+    {"auth-token", "SEGWEB_AUTH_TOKEN", STR(auth_token), "", 0, 0,
+     "bearer token every request needs (Authorization: Bearer ...) except /healthz, /readyz and OPTIONS; empty: no check"},
+    {"auth-token-file", "SEGWEB_AUTH_TOKEN_FILE", STR(auth_token_file), "", 0, 0,
+     "file whose first line is the bearer token (beats --auth-token)"},
     {"log-level", "SEGWEB_LOG_LEVEL", STR(log_level), "info", 0, 0, "debug, info, warn or error"},
 };
 
@@ -75,6 +89,39 @@ static bool set_value(struct config *cfg, const struct option *o, const char *v,
                        o->max);
     uint32_t u = (uint32_t)n;
     memcpy(field, &u, sizeof u);
+    return true;
+}
+
+/* --auth-token-file: the first line, trailing whitespace removed. The token must be an
+ * RFC 6750 b64token, so it can never smuggle anything into a header. */
+static bool auth_token_load(struct config *cfg, struct err *e)
+{
+    if (cfg->auth_token_file[0]) {
+        FILE *f = fopen(cfg->auth_token_file, "r");
+        if (!f)
+            return err_set(e, ERR_INVALID, "--auth-token-file %s: %s", cfg->auth_token_file, strerror(errno));
+        char line[sizeof cfg->auth_token + 1];
+        if (!fgets(line, sizeof line, f))
+            line[0] = 0;
+        fclose(f);
+        size_t n = strcspn(line, "\r\n");
+        while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+            n--;
+        if (n >= sizeof cfg->auth_token)
+            return err_set(e, ERR_INVALID, "--auth-token-file %s: token longer than %zu bytes",
+                           cfg->auth_token_file, sizeof cfg->auth_token - 1);
+        memcpy(cfg->auth_token, line, n);
+        cfg->auth_token[n] = 0;
+        if (!n)
+            return err_set(e, ERR_INVALID, "--auth-token-file %s: no token in the file", cfg->auth_token_file);
+    }
+    size_t n = strlen(cfg->auth_token), i = 0;
+    while (i < n && (isalnum((unsigned char)cfg->auth_token[i]) || strchr("-._~+/", cfg->auth_token[i])))
+        i++;
+    while (i < n && cfg->auth_token[i] == '=')
+        i++;
+    if (i != n)
+        return err_set(e, ERR_INVALID, "--auth-token: only letters, digits and -._~+/ (then =) are allowed");
     return true;
 }
 
@@ -117,7 +164,7 @@ bool config_load(struct config *cfg, int argc, char **argv, bool *help, struct e
         if (!set_value(cfg, o, v, "flag", e))
             return false;
     }
-    return true;
+    return auth_token_load(cfg, e);
 }
 
 void config_help_print(FILE *to)
@@ -145,7 +192,8 @@ void config_print(const struct config *cfg, FILE *to)
         const char *field = (const char *)cfg + o->offset;
         int m;
         if (o->type == T_STR) {
-            m = snprintf(line + k, sizeof line - k, " %s=%s", o->name, *field ? field : "(none)");
+            m = snprintf(line + k, sizeof line - k, " %s=%s", o->name,
+                         !*field ? "(none)" : !strcmp(o->name, "auth-token") ? "(set)" : field);
         } else {
             uint32_t u;
             memcpy(&u, field, sizeof u);

@@ -24,6 +24,12 @@ struct config {
     uint32_t max_connections;
     uint32_t connection_timeout; /* seconds */
     uint32_t io_threads;
+    uint32_t max_frame_pixels; /* Rows x Columns per object (decoder seg_limits) */
+    uint32_t max_frames;       /* frames per object */
+    uint32_t max_frame_bytes;  /* decoded bytes of one frame */
+    uint32_t max_json_bytes;   /* one JSON answer */
+    char auth_token[512];      /* "" = no bearer-token check; --auth-token-file fills it */
+    char auth_token_file[1024];
     char log_level[16];
 };
 

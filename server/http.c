@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/auth.h"
 #include "api/http_error.h"
 #include "api/route.h"
 #include "common/log.h"
@@ -205,6 +206,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
              !copy_header(conn, "Access-Control-Request-Headers", x->req.acr_headers, sizeof x->req.acr_headers))) {
             x->bad_status = 400;
             snprintf(x->bad_msg, sizeof x->bad_msg, "a request header is longer than %d bytes", API_HEADER_MAX);
+        }
+        /* --auth-token: checked before any body byte is read (api/auth.h). */
+        const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!x->bad_status && !api_auth_check(s->cfg->auth_token, x->req.method, x->req.target, authz)) {
+            api_auth_reject(&x->resp, authz);
+            atomic_store(&x->state, X_DONE);
+            return send_response(x);
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->cfg->max_body && !x->bad_status) {

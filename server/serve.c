@@ -75,7 +75,10 @@ int serve_main(int argc, char **argv)
     if (cfg.store[0] && mkdir(cfg.store, 0755) && errno != EEXIST)
         log_msg(LOG_WARN, "--store %s: cannot create: %s", cfg.store, strerror(errno));
 
-    ctx.cache = api_index_cache_new((size_t)cfg.cache_mb << 20, &e);
+    /* Object limits (--max-frame-pixels, --max-frames, --max-frame-bytes), enforced by the
+     * decoder for every index the cache builds; lives until the cache is freed below. */
+    struct seg_limits limits = {cfg.max_frame_pixels, cfg.max_frames, cfg.max_frame_bytes};
+    ctx.cache = api_index_cache_new_limited((size_t)cfg.cache_mb << 20, &limits, &e);
     if (!ctx.cache)
         goto out;
     api_png_cache_configure((size_t)cfg.png_cache_mb << 20);
@@ -83,6 +86,7 @@ int serve_main(int argc, char **argv)
     ctx.store_arg = cfg.store;
     ctx.cors_origins = cfg.cors_origin;
     ctx.gzip_min_bytes = 256;
+    ctx.max_json_bytes = cfg.max_json_bytes;
     atomic_init(&ctx.ready, false);
 
     tp = threadpool_new(cfg.workers, cfg.queue, &e);
