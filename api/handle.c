@@ -6,11 +6,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/dicomweb.h"
 #include "api/gzip.h"
 #include "api/handlers.h"
 #include "api/http_error.h"
 #include "api/negotiate.h"
 #include "api/path_confine.h"
+#include "api/stow.h"
 #include "api/png_cache.h"
 #include "decoder/seg.h"
 
@@ -95,10 +97,10 @@ static void preflight(const struct api_ctx *ctx, const struct api_request *req,
                       struct api_response *r)
 {
     r->status = 204;
-    api_response_header_set(r, "Allow", "GET, HEAD, OPTIONS");
+    api_response_header_set(r, "Allow", "GET, HEAD, OPTIONS, POST, DELETE");
     bool any;
     if (origin_allowed(ctx->cors_origins, req->origin, &any)) {
-        api_response_header_set(r, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+        api_response_header_set(r, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS, POST, DELETE");
         api_response_header_set(r, "Access-Control-Allow-Headers",
                                 "Accept, Accept-Encoding, If-None-Match, Content-Type, X-Request-Id");
         api_response_header_set(r, "Access-Control-Max-Age", "600");
@@ -168,6 +170,9 @@ static bool run_route(const struct seg_index *idx, const struct api_request *req
     case API_ROUTE_SEGMENT_MASK:
         return api_segment_mask_get(idx, req->segment, req->source_uid, req->source_frame,
                                     req->style_color, r, e);
+    case API_ROUTE_FRAMES:
+        return api_frames_multipart_get(idx, req->frame_list, req->n_frame_list, req->request_id,
+                                        r, e);
     default:
         return err_set(e, ERR_INTERNAL, "route without handler");
     }
@@ -185,8 +190,16 @@ static void instance_route(struct api_ctx *ctx, const struct api_request *req,
             return;
         }
     }
-    bool gzip_ok = !png && api_accepts_gzip(req->accept_encoding);
-    if (!png)
+    bool frames = req->route == API_ROUTE_FRAMES;
+    if (frames) {
+        strncat(vary, *vary ? ", Accept" : "Accept", varysz - strlen(vary) - 1);
+        if (!api_accepts_media(req->accept, "multipart/related", "application/octet-stream")) {
+            api_response_error(r, 406, "frames are multipart/related; type=\"application/octet-stream\"");
+            return;
+        }
+    }
+    bool gzip_ok = !png && !frames && api_accepts_gzip(req->accept_encoding);
+    if (!png && !frames)
         strncat(vary, *vary ? ", Accept-Encoding" : "Accept-Encoding", varysz - strlen(vary) - 1);
 
     static __thread struct resolved rs;
@@ -244,6 +257,34 @@ static void instance_route(struct api_ctx *ctx, const struct api_request *req,
     api_response_header_set(r, "Cache-Control", cache_control);
 }
 
+/* Methods per route: STOW is POST, deletion DELETE, everything else GET/HEAD. */
+static const char *route_allow(enum api_route route)
+{
+    if (route == API_ROUTE_STOW)
+        return "POST, OPTIONS";
+    if (route == API_ROUTE_DELETE)
+        return "DELETE, OPTIONS";
+    if (route == API_ROUTE_RETRIEVE)
+        return "GET, HEAD, DELETE, OPTIONS";
+    if (route == API_ROUTE_SEARCH_STUDIES)
+        return "GET, HEAD, POST, OPTIONS";
+    return "GET, HEAD, OPTIONS";
+}
+
+static bool method_allowed(enum api_route route, enum api_method m)
+{
+    if (route == API_ROUTE_STOW)
+        return m == API_METHOD_POST;
+    if (route == API_ROUTE_DELETE)
+        return m == API_METHOD_DELETE;
+    return m == API_METHOD_GET || m == API_METHOD_HEAD;
+}
+
+static bool route_needs_store(enum api_route route)
+{
+    return route >= API_ROUTE_STOW && route < API_ROUTE_COUNT && route != API_ROUTE_FRAMES;
+}
+
 void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
 {
     char vary[128] = "";
@@ -255,11 +296,19 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
             api_response_header_set(r, "Vary", vary);
         return;
     }
+    const char *allow = route_allow(req->route);
     if (req->method == API_METHOD_OTHER) {
-        api_response_error(r, 405, "only GET, HEAD and OPTIONS are supported here");
-        api_response_header_set(r, "Allow", "GET, HEAD, OPTIONS");
+        api_response_error(r, 405, "only GET, HEAD, OPTIONS, POST and DELETE are supported");
+        api_response_header_set(r, "Allow", allow);
     } else if (req->route_err.code != ERR_OK) {
         api_response_from_err(r, &req->route_err);
+    } else if (!method_allowed(req->route, req->method)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "this resource allows %s", allow);
+        api_response_error(r, 405, msg);
+        api_response_header_set(r, "Allow", allow);
+    } else if (route_needs_store(req->route) && !ctx->store) {
+        api_response_error(r, 404, "no instance store");
     } else {
         struct err e = ERR_INIT;
         switch (req->route) {
@@ -293,6 +342,23 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
             break;
         case API_ROUTE_NONE:
             api_response_error(r, 404, "no such route");
+            break;
+        case API_ROUTE_STOW:
+            api_stow_store(ctx, req, r);
+            break;
+        case API_ROUTE_RETRIEVE:
+            api_retrieve_get(ctx, req, r);
+            break;
+        case API_ROUTE_METADATA:
+            api_metadata_get(ctx, req, r);
+            break;
+        case API_ROUTE_SEARCH_STUDIES:
+        case API_ROUTE_SEARCH_SERIES:
+        case API_ROUTE_SEARCH_INSTANCES:
+            api_search_get(ctx, req, r);
+            break;
+        case API_ROUTE_DELETE:
+            api_delete(ctx, req, r);
             break;
         default:
             instance_route(ctx, req, r, vary, sizeof vary);

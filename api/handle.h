@@ -21,6 +21,8 @@
 #include "api/request.h"
 #include "common/buf.h"
 #include "common/err.h"
+
+struct store;
 #include "decoder/seg.h"
 
 /* Maps a store route's instance resource to the path of its file. Until the
@@ -34,6 +36,7 @@ typedef bool (*api_metrics_fn)(void *arg, struct buf *out, struct err *e);
 struct api_ctx {
     struct api_cache *cache;          /* of struct seg_index, see api_index_cache_new() */
     const char *files_root;           /* realpath of --files-root, or NULL: /files is 404 */
+    struct store *store;              /* the instance store (DICOMweb routes), or NULL */
     api_store_lookup_fn store_lookup;
     void *store_arg;
     api_metrics_fn metrics;

@@ -5,19 +5,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* HTTP status, and STOW-RS failure reason for a part that fails with it. */
 static const struct {
     enum err_code code;
     int status;
+    unsigned stow_reason;
 } TABLE[] = {
-    {ERR_INVALID, 422},     /* not a (valid) DICOM SEG: the reason is in the message */
-    {ERR_NOT_FOUND, 404},
-    {ERR_UNSUPPORTED, 415}, /* other SOP class or transfer syntax */
-    {ERR_PARSE, 400},       /* malformed request */
-    {ERR_LIMIT, 413},
-    {ERR_IO, 500},
-    {ERR_NOMEM, 503},
-    {ERR_INTERNAL, 500},
+    {ERR_INVALID, 422, 0xC000},     /* not a (valid) DICOM SEG: the reason is in the message */
+    {ERR_NOT_FOUND, 404, 0xC000},
+    {ERR_UNSUPPORTED, 415, 0x0122}, /* other SOP class or transfer syntax */
+    {ERR_PARSE, 400, 0xC000},       /* malformed request */
+    {ERR_LIMIT, 413, 0xA700},
+    {ERR_IO, 500, 0xA700},
+    {ERR_NOMEM, 503, 0xA700},
+    {ERR_INTERNAL, 500, 0x0110},
 };
+
+unsigned api_stow_reason_from_err(enum err_code code)
+{
+    for (size_t i = 0; i < sizeof TABLE / sizeof TABLE[0]; i++)
+        if (TABLE[i].code == code)
+            return TABLE[i].stow_reason;
+    return 0x0110;
+}
 
 int api_status_from_err(enum err_code code)
 {
@@ -35,11 +45,13 @@ const char *api_status_reason(int status)
     case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 202: return "Accepted";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 406: return "Not Acceptable";
     case 408: return "Request Timeout";
+    case 409: return "Conflict";
     case 413: return "Payload Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";

@@ -10,6 +10,15 @@
  * ERR_PARSE 400, ERR_LIMIT 413, ERR_IO 500, ERR_NOMEM 503, ERR_INTERNAL 500. */
 int api_status_from_err(enum err_code code);
 
+/* STOW-RS Failure Reason (0008,1197) for an error code, from the same table:
+ * ERR_UNSUPPORTED 0x0122 SOP class not supported; ERR_LIMIT / ERR_IO /
+ * ERR_NOMEM 0xA700 out of resources; ERR_INTERNAL 0x0110 processing failure;
+ * the others 0xC000 cannot understand. */
+unsigned api_stow_reason_from_err(enum err_code code);
+#define API_STOW_DUPLICATE 0x0111          /* same SOP Instance UID, other content */
+#define API_STOW_MISMATCH 0xA900           /* does not match SOP class / target study */
+#define API_STOW_CANNOT_UNDERSTAND 0xC000
+
 /* Standard reason phrase ("Not Found"), or "Error". */
 const char *api_status_reason(int status);
 

@@ -20,7 +20,14 @@
 #define API_HEADER_MAX 1024 /* each header value we keep */
 #define API_RELPATH_MAX 1024
 
-enum api_method { API_METHOD_GET, API_METHOD_HEAD, API_METHOD_OPTIONS, API_METHOD_OTHER };
+enum api_method {
+    API_METHOD_GET,
+    API_METHOD_HEAD,
+    API_METHOD_OPTIONS,
+    API_METHOD_POST,   /* STOW-RS */
+    API_METHOD_DELETE, /* store deletion (extension) */
+    API_METHOD_OTHER
+};
 
 /* Routes. The order is the metrics order; keep api_route_name() in step. */
 enum api_route {
@@ -32,11 +39,27 @@ enum api_route {
     API_ROUTE_SEGMENT,       /* R/segments/{n} */
     API_ROUTE_FRAME_RENDERED,/* R/frames/{f}/rendered */
     API_ROUTE_SEGMENT_MASK,  /* R/segments/{n}/mask?source=UID[&frame=k] */
+    /* DICOMweb on the store (api/dicomweb.h, api/stow.h); level in req->level. */
+    API_ROUTE_STOW,          /* POST /studies[/{study}] */
+    API_ROUTE_RETRIEVE,      /* GET /studies/{s}[/series/{se}[/instances/{i}]] */
+    API_ROUTE_METADATA,      /* GET .../metadata at those three levels */
+    API_ROUTE_FRAMES,        /* GET R/frames/{list} */
+    API_ROUTE_SEARCH_STUDIES,   /* GET /studies */
+    API_ROUTE_SEARCH_SERIES,    /* GET /series, /studies/{s}/series */
+    API_ROUTE_SEARCH_INSTANCES, /* GET /instances, /studies/{s}/instances, .../series/{se}/instances */
+    API_ROUTE_DELETE,        /* DELETE /studies/{s}[/series/{se}[/instances/{i}]] */
     API_ROUTE_COUNT
 };
 
 /* The instance resource R of a route. */
 enum api_resource_kind { API_RES_NONE, API_RES_STORE, API_RES_FILE };
+
+/* DICOMweb level of a store route: which of res.study/series/sop are set. */
+enum api_level { API_LEVEL_NONE, API_LEVEL_STUDY, API_LEVEL_SERIES, API_LEVEL_INSTANCE };
+
+#define API_FRAME_LIST_MAX 512 /* frame numbers in one /frames/{list} request */
+
+struct api_stow; /* an upload being received (api/stow.h), owned by the server */
 
 struct api_resource {
     enum api_resource_kind kind;
@@ -58,6 +81,9 @@ struct api_request {
     bool style_color; /* ?style=color */
     char source_uid[API_UID_MAX + 1]; /* ?source= */
     uint32_t source_frame;            /* ?frame=, 0 when absent */
+    enum api_level level;             /* DICOMweb routes */
+    uint32_t frame_list[API_FRAME_LIST_MAX]; /* /frames/{list}, 1-based */
+    uint32_t n_frame_list;
     /* A target that does not parse (bad encoding, '..', bad number): the
      * error api_handle() answers with instead of running a handler. */
     struct err route_err;
@@ -69,9 +95,16 @@ struct api_request {
     char origin[API_HEADER_MAX + 1];
     char acr_method[64];   /* Access-Control-Request-Method */
     char acr_headers[API_HEADER_MAX + 1];
+    char content_type[API_HEADER_MAX + 1];
+
+    /* POST /studies: the parts received (temp files), set by the server while
+     * the body arrives; freed by the server with api_stow_free(). */
+    struct api_stow *stow;
 };
 
 #define API_RESPONSE_HEADERS 12
+
+struct api_stream;
 
 struct api_header {
     char name[40];
@@ -80,8 +113,11 @@ struct api_header {
 
 struct api_response {
     int status;
-    char content_type[64];
+    char content_type[128];
     struct buf body; /* owned; freed by api_response_free() */
+    /* Instead of body: a body streamed from memory pieces and files (large
+     * retrieves), owned; freed by api_response_free() unless taken. */
+    struct api_stream *stream;
     struct api_header headers[API_RESPONSE_HEADERS];
     size_t n_headers;
     /* For logs: the error message of an error response. */

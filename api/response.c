@@ -1,6 +1,8 @@
 /* Small helpers on struct api_request / struct api_response (api/request.h). */
 #include "api/request.h"
 
+#include "api/stream.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,15 +36,19 @@ const char *api_response_header_get(const struct api_response *r, const char *na
 
 void api_response_free(struct api_response *r)
 {
-    if (r)
+    if (r) {
         buf_free(&r->body);
+        api_stream_free(r->stream);
+        r->stream = NULL;
+    }
 }
 
 const char *api_route_name(enum api_route route)
 {
     static const char *names[API_ROUTE_COUNT] = {
         "none", "healthz", "readyz", "metrics", "segments", "segment", "frame_rendered",
-        "segment_mask",
+        "segment_mask", "stow", "retrieve", "metadata", "frames", "search_studies",
+        "search_series", "search_instances", "delete",
     };
     return (unsigned)route < API_ROUTE_COUNT ? names[route] : "none";
 }
@@ -55,5 +61,9 @@ enum api_method api_method_parse(const char *name)
         return API_METHOD_HEAD;
     if (!strcmp(name, "OPTIONS"))
         return API_METHOD_OPTIONS;
+    if (!strcmp(name, "POST"))
+        return API_METHOD_POST;
+    if (!strcmp(name, "DELETE"))
+        return API_METHOD_DELETE;
     return API_METHOD_OTHER;
 }

@@ -235,6 +235,129 @@ static bool parse_query(struct api_request *req, const char *q, size_t n, struct
     return true;
 }
 
+static bool uids_ok(const struct segs *sg, size_t n, struct err *e)
+{
+    for (size_t k = 1; k < n; k += 2)
+        if (!api_uid_valid(sg->s[k]))
+            return err_set(e, ERR_PARSE, "'%.64s' is not a UID", sg->s[k]);
+    return true;
+}
+
+/* "1,3,5" (or one number) into req->frame_list. */
+static bool frame_list_parse(struct api_request *req, const char *s, struct err *e)
+{
+    req->n_frame_list = 0;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        char num[16];
+        if (n == 0 || n >= sizeof num)
+            return err_set(e, ERR_PARSE, "frame list must be 1-based numbers separated by commas");
+        memcpy(num, s, n);
+        num[n] = 0;
+        if (req->n_frame_list >= API_FRAME_LIST_MAX)
+            return err_set(e, ERR_PARSE, "more than %d frames in one request", API_FRAME_LIST_MAX);
+        if (!api_number_parse(num, &req->frame_list[req->n_frame_list]))
+            return err_set(e, ERR_PARSE, "'%s' is not a frame number (1-based, digits only)", num);
+        req->n_frame_list++;
+        s += n;
+        if (*s == ',' && !*++s)
+            return err_set(e, ERR_PARSE, "frame list ends with a comma");
+    }
+    if (!req->n_frame_list)
+        return err_set(e, ERR_PARSE, "empty frame list");
+    return true;
+}
+
+/* The DICOMweb routes on the store (PS3.18): 1 matched, 0 not a DICOMweb
+ * route (the segment routes below take it), -1 error. */
+static int dicomweb_route(struct api_request *req, const struct segs *sg, struct err *e)
+{
+    const char *s0 = sg->s[0];
+    size_t n = sg->n;
+    bool get = req->method != API_METHOD_POST && req->method != API_METHOD_DELETE;
+    enum api_route level_route = req->method == API_METHOD_DELETE ? API_ROUTE_DELETE
+                                 : req->method == API_METHOD_POST ? API_ROUTE_STOW
+                                                                  : API_ROUTE_RETRIEVE;
+    if (n == 1 && !strcmp(s0, "series")) {
+        req->route = API_ROUTE_SEARCH_SERIES;
+        return 1;
+    }
+    if (n == 1 && !strcmp(s0, "instances")) {
+        req->route = API_ROUTE_SEARCH_INSTANCES;
+        return 1;
+    }
+    if (strcmp(s0, "studies"))
+        return 0;
+    if (n == 1) {
+        req->route = req->method == API_METHOD_POST ? API_ROUTE_STOW : API_ROUTE_SEARCH_STUDIES;
+        return 1;
+    }
+    if (!uids_ok(sg, n < 6 ? n : 6, e))
+        return -1;
+    snprintf(req->res.study, sizeof req->res.study, "%.64s", sg->s[1]);
+    req->level = API_LEVEL_STUDY;
+    if (n == 2) {
+        req->route = level_route;
+        if (req->route != API_ROUTE_STOW)
+            req->res.kind = API_RES_STORE;
+        return 1;
+    }
+    if (n == 3 && !strcmp(sg->s[2], "metadata") && get) {
+        req->route = API_ROUTE_METADATA;
+        req->res.kind = API_RES_STORE;
+        return 1;
+    }
+    if (n == 3 && !strcmp(sg->s[2], "series")) {
+        req->route = API_ROUTE_SEARCH_SERIES;
+        return 1;
+    }
+    if (n == 3 && !strcmp(sg->s[2], "instances")) {
+        req->route = API_ROUTE_SEARCH_INSTANCES;
+        return 1;
+    }
+    if (n < 4 || strcmp(sg->s[2], "series"))
+        return 0;
+    snprintf(req->res.series, sizeof req->res.series, "%.64s", sg->s[3]);
+    req->level = API_LEVEL_SERIES;
+    if (n == 4 && req->method != API_METHOD_POST) {
+        req->route = level_route;
+        req->res.kind = API_RES_STORE;
+        return 1;
+    }
+    if (n == 5 && !strcmp(sg->s[4], "metadata") && get) {
+        req->route = API_ROUTE_METADATA;
+        req->res.kind = API_RES_STORE;
+        return 1;
+    }
+    if (n == 5 && !strcmp(sg->s[4], "instances")) {
+        req->route = API_ROUTE_SEARCH_INSTANCES;
+        return 1;
+    }
+    if (n < 6 || strcmp(sg->s[4], "instances"))
+        return 0;
+    snprintf(req->res.sop, sizeof req->res.sop, "%.64s", sg->s[5]);
+    req->level = API_LEVEL_INSTANCE;
+    if (n == 6 && req->method != API_METHOD_POST) {
+        req->route = level_route;
+        req->res.kind = API_RES_STORE;
+        return 1;
+    }
+    if (n == 7 && !strcmp(sg->s[6], "metadata") && get) {
+        req->route = API_ROUTE_METADATA;
+        req->res.kind = API_RES_STORE;
+        return 1;
+    }
+    if (n == 8 && !strcmp(sg->s[6], "frames") && get) {
+        if (!frame_list_parse(req, sg->s[7], e))
+            return -1;
+        req->route = API_ROUTE_FRAMES;
+        req->res.kind = API_RES_STORE;
+        return 1;
+    }
+    req->level = API_LEVEL_NONE;
+    return 0;
+}
+
 static bool route(struct api_request *req, struct err *e)
 {
     const char *t = req->target;
@@ -255,6 +378,19 @@ static bool route(struct api_request *req, struct err *e)
         return false;
     size_t tail_start = 0;
     const struct tail *tl = NULL;
+    int dw = sg.n >= 1 ? dicomweb_route(req, &sg, e) : 0;
+    if (dw < 0)
+        return false;
+    if (dw > 0) {
+        enum api_route r = req->route;
+        bool search = r == API_ROUTE_SEARCH_STUDIES || r == API_ROUTE_SEARCH_SERIES ||
+                      r == API_ROUTE_SEARCH_INSTANCES;
+        req->route = API_ROUTE_NONE;
+        if (!search && qm && !parse_query(req, qm + 1, strlen(qm + 1), e))
+            return false; /* search parameters are parsed by api/dicomweb.c */
+        req->route = r;
+        return true;
+    }
     if (sg.n >= 1 && !strcmp(sg.s[0], "files")) {
         for (size_t k = 1; k < sg.n; k++)
             if (!segment_safe(sg.s[k], e))
@@ -309,6 +445,8 @@ bool api_request_route(struct api_request *req, struct err *e)
 
 bool api_route_needs_worker(const struct api_request *req)
 {
-    return req->route_err.code == ERR_OK && req->res.kind != API_RES_NONE &&
-           req->method != API_METHOD_OPTIONS && req->method != API_METHOD_OTHER;
+    return req->route_err.code == ERR_OK && req->method != API_METHOD_OPTIONS &&
+           req->method != API_METHOD_OTHER && req->route != API_ROUTE_NONE &&
+           req->route != API_ROUTE_HEALTHZ && req->route != API_ROUTE_READYZ &&
+           req->route != API_ROUTE_METRICS;
 }

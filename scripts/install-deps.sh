@@ -9,9 +9,9 @@ PACKAGES=(
   build-essential cmake pkg-config g++
   # libraries (see README: "which library does what")
   libdcmtk-dev libpng-dev libjansson-dev zlib1g-dev libopenjp2-7-dev libcharls-dev
-  libmicrohttpd-dev
+  libmicrohttpd-dev libsqlite3-dev
   # tests (the suites run under /usr/bin/python3) and tools
-  python3-pydicom python3-numpy python3-pil python3-pytest dcmtk
+  python3-pydicom python3-numpy python3-pil python3-pytest dcmtk nodejs
   curl ca-certificates git
   # hardening: libFuzzer targets (scripts/fuzz.sh), load runs (scripts/soak.sh)
   clang libclang-rt-14-dev wrk

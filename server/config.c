@@ -7,9 +7,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
-enum type { T_STR, T_U32 };
+enum type { T_STR, T_U32, T_BOOL /* a uint32_t 0/1; the bare flag means 1 */ };
 
 struct option {
     const char *name; /* flag without "--" */
@@ -24,6 +25,7 @@ struct option {
 
 #define STR(field) T_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field)
 #define U32(field) T_U32, offsetof(struct config, field), sizeof(uint32_t)
+#define BOOL(field) T_BOOL, offsetof(struct config, field), sizeof(uint32_t)
 
 static const struct option TABLE[] = {
     {"listen", "SEGWEB_LISTEN", STR(listen), "127.0.0.1:8080", 0, 0,
@@ -42,7 +44,11 @@ static const struct option TABLE[] = {
     {"cors-origin", "SEGWEB_CORS_ORIGIN", STR(cors_origin), "", 0, 0,
      "allowed CORS origins: comma-separated, or * for any; empty: no CORS headers"},
     {"max-body", "SEGWEB_MAX_BODY", U32(max_body), "1048576", 0, 2147483647u,
-     "largest request body accepted, bytes (413 beyond)"},
+     "largest request body accepted, bytes (413 beyond); bounds STOW uploads too"},
+    {"max-parts", "SEGWEB_MAX_PARTS", U32(max_parts), "1000", 1, 1000000,
+     "most parts (instances) in one STOW-RS upload (413 beyond)"},
+    {"overwrite", "SEGWEB_OVERWRITE", BOOL(overwrite), "0", 0, 1,
+     "STOW of a stored SOP Instance UID with other bytes replaces it (default: refused, 0x0111)"},
     {"max-connections", "SEGWEB_MAX_CONNECTIONS", U32(max_connections), "1024", 1, 65536,
      "concurrent connections"},
     {"connection-timeout", "SEGWEB_CONNECTION_TIMEOUT", U32(connection_timeout), "30", 1, 3600,
@@ -76,6 +82,12 @@ static bool set_value(struct config *cfg, const struct option *o, const char *v,
                            o->size - 1);
         memcpy(field, v, strlen(v) + 1);
         return true;
+    }
+    if (o->type == T_BOOL) {
+        if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+            v = "1";
+        else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+            v = "0";
     }
     char *end;
     errno = 0;
@@ -156,6 +168,8 @@ bool config_load(struct config *cfg, int argc, char **argv, bool *help, struct e
         const char *v;
         if (eq) {
             v = eq + 1;
+        } else if (o->type == T_BOOL) {
+            v = "1";
         } else {
             if (a + 1 >= argc)
                 return err_set(e, ERR_INVALID, "option --%s needs a value", o->name);

@@ -21,6 +21,8 @@ struct config {
     uint32_t png_cache_mb; /* encoded-PNG cache (api/png_cache.h); 0 = off */
     char cors_origin[1024]; /* "" none, "*", or comma-separated origins */
     uint32_t max_body;
+    uint32_t max_parts; /* parts per STOW upload */
+    uint32_t overwrite; /* 0/1: STOW may replace a stored instance with other bytes */
     uint32_t max_connections;
     uint32_t connection_timeout; /* seconds */
     uint32_t io_threads;

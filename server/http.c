@@ -16,6 +16,8 @@
 #include "api/auth.h"
 #include "api/http_error.h"
 #include "api/route.h"
+#include "api/stow.h"
+#include "api/stream.h"
 #include "common/log.h"
 
 enum xstate { X_NEW, X_HEADERS, X_QUEUED, X_DONE };
@@ -44,6 +46,7 @@ struct exchange {
     int bad_status; /* set before routing: 413, 414, 400 */
     char bad_msg[128];
     uint64_t body_bytes;
+    bool routed; /* POST: routed when the headers arrived (the body goes to api/stow.h) */
     int status;
     size_t bytes;
     struct api_request req;
@@ -98,6 +101,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_access(x->req.request_id, x->req.method_name[0] ? x->req.method_name : "-", x->req.target,
                status, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? x->bytes : 0, secs * 1000.0);
     metrics_request_end(s->metrics, x->req.route, status, secs);
+    api_stow_free(x->req.stow); /* removes parts not moved into the store */
+    x->req.stow = NULL;
     api_response_free(&x->resp);
     free(x);
     pthread_mutex_lock(&s->mu);
@@ -121,13 +126,55 @@ static bool copy_header(struct MHD_Connection *conn, const char *name, char *dst
     return true;
 }
 
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    ssize_t n = api_stream_read(cls, pos, buf, max);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return n;
+}
+
+static void stream_free(void *cls) { api_stream_free(cls); }
+
+/* POST: route as soon as the headers are in, and open the upload of a STOW. */
+static bool body_begin(struct exchange *x, struct MHD_Connection *conn)
+{
+    struct http_server *s = x->srv;
+    x->routed = true;
+    if (!copy_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE, x->req.content_type, sizeof x->req.content_type)) {
+        api_response_error(&x->resp, 400, "Content-Type header too long");
+        return false;
+    }
+    api_request_route(&x->req, NULL);
+    if (x->req.route != API_ROUTE_STOW || x->req.route_err.code != ERR_OK)
+        return true; /* no body wanted: discarded, then the handler answers (405, 404...) */
+    struct err e = ERR_INIT;
+    x->req.stow = api_stow_begin(s->ctx->store, x->req.content_type, s->cfg->max_parts, &e);
+    if (!x->req.stow) {
+        api_response_from_err(&x->resp, &e);
+        return false;
+    }
+    return true;
+}
+
 static enum MHD_Result send_response(struct exchange *x)
 {
     struct http_server *s = x->srv;
     struct api_response *r = &x->resp;
     struct MHD_Response *mr;
     size_t len = 0;
-    if (r->status == 304 || r->status == 204 || !r->body.len) {
+    if (r->stream && r->status != 304 && r->status != 204) {
+        /* Streamed from files (WADO-RS retrieve); MHD owns the stream from here. */
+        struct api_stream *st = r->stream;
+        r->stream = NULL;
+        len = (size_t)api_stream_size(st);
+        mr = MHD_create_response_from_callback(api_stream_size(st), 256 * 1024, stream_read, st,
+                                               stream_free);
+        if (!mr)
+            api_stream_free(st);
+    } else if (r->status == 304 || r->status == 204 || !r->body.len) {
         buf_free(&r->body);
         mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     } else {
@@ -177,7 +224,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct exchange *x = *con_cls;
     (void)url;
     (void)version;
-    (void)upload_data;
     if (!x) {
         struct MHD_Response *mr = MHD_create_response_from_buffer(
             0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -225,12 +271,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             atomic_store(&x->state, X_DONE);
             return send_response(x);
         }
+        if (!x->bad_status && x->req.method == API_METHOD_POST && !body_begin(x, conn)) {
+            atomic_store(&x->state, X_DONE);
+            return send_response(x);
+        }
         return MHD_YES;
     }
 
-    /* X_HEADERS: body chunks (discarded, no route takes a body yet), then the final call. */
+    /* X_HEADERS: body chunks (STOW: to api/stow.h; otherwise discarded), then the final call. */
     if (*upload_data_size) {
-        x->body_bytes += *upload_data_size;
+        size_t n = *upload_data_size;
+        x->body_bytes += n;
         *upload_data_size = 0;
         if (x->body_bytes > s->cfg->max_body && !x->bad_status) {
             x->bad_status = 413;
@@ -239,14 +290,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             atomic_store(&x->state, X_DONE);
             return send_response(x);
         }
+        if (x->req.stow && !x->bad_status) {
+            /* STOW: parts go to temp files here (cheap writes); decoding is on a worker. */
+            struct err e = ERR_INIT;
+            if (!api_stow_feed(x->req.stow, upload_data, n, &e)) {
+                x->bad_status = api_status_from_err(e.code);
+                api_response_from_err(&x->resp, &e);
+                atomic_store(&x->state, X_DONE);
+                return send_response(x);
+            }
+        }
         return MHD_YES;
+    }
+    if (x->req.stow && !x->bad_status) {
+        struct err e = ERR_INIT;
+        if (!api_stow_end(x->req.stow, &e)) {
+            api_response_from_err(&x->resp, &e);
+            atomic_store(&x->state, X_DONE);
+            return send_response(x);
+        }
     }
     if (x->bad_status) {
         api_response_error(&x->resp, x->bad_status, x->bad_msg);
         atomic_store(&x->state, X_DONE);
         return send_response(x);
     }
-    api_request_route(&x->req, NULL);
+    if (!x->routed)
+        api_request_route(&x->req, NULL);
     if (!api_route_needs_worker(&x->req)) {
         api_handle(s->ctx, &x->req, &x->resp);
         atomic_store(&x->state, X_DONE);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "server/cli.h"
+#include "server/reindex.h"
 #include "server/serve.h"
 
 static void usage(FILE *to)
@@ -13,6 +14,7 @@ static void usage(FILE *to)
             "\n"
             "commands:\n"
             "  serve [OPTIONS]               run the HTTP service (segweb serve --help)\n"
+            "  reindex [--store DIR]         rebuild the store's search index from its files\n"
             "  info FILE                     print the segment index of a DICOM SEG as JSON\n"
             "  frame FILE N [--color]        write frame N (1-based) as PNG to stdout\n"
             "  frames FILE --out DIR [--color]  write every frame as DIR/frame-00001.png, ...\n");
@@ -27,6 +29,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "serve"))
         return serve_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "reindex"))
+        return reindex_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "info"))
         return cli_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "frame"))

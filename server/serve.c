@@ -16,6 +16,7 @@
 
 #include "api/handle.h"
 #include "api/path_confine.h"
+#include "api/stow.h"
 #include "api/png_cache.h"
 #include "common/log.h"
 #include "common/threadpool.h"
@@ -36,6 +37,7 @@ int serve_main(int argc, char **argv)
     struct threadpool *tp = NULL;
     struct metrics *m = NULL;
     struct http_server *srv = NULL;
+    struct store *store = NULL;
 
     if (!config_load(&cfg, argc, argv, &help, &e)) {
         fprintf(stderr, "segweb serve: %s\n", e.msg);
@@ -72,8 +74,19 @@ int serve_main(int argc, char **argv)
         }
         ctx.files_root = files_root;
     }
-    if (cfg.store[0] && mkdir(cfg.store, 0755) && errno != EEXIST)
-        log_msg(LOG_WARN, "--store %s: cannot create: %s", cfg.store, strerror(errno));
+    /* The instance store: a missing, corrupt or stale index is rebuilt from the files. */
+    bool rebuilt = false;
+    store = store_open(cfg.store, cfg.overwrite != 0, api_store_attrs_file, NULL, &rebuilt, &e);
+    if (!store) {
+        err_prefix(&e, "--store %s", cfg.store);
+        goto out;
+    }
+    if (rebuilt) {
+        uint64_t n = 0;
+        store_count(store, &n, NULL);
+        log_msg(LOG_INFO, "store %s: index rebuilt from the files (%llu instances)", cfg.store,
+                (unsigned long long)n);
+    }
 
     /* Object limits (--max-frame-pixels, --max-frames, --max-frame-bytes), enforced by the
      * decoder for every index the cache builds; lives until the cache is freed below. */
@@ -82,8 +95,9 @@ int serve_main(int argc, char **argv)
     if (!ctx.cache)
         goto out;
     api_png_cache_configure((size_t)cfg.png_cache_mb << 20);
-    ctx.store_lookup = api_store_lookup_none;
-    ctx.store_arg = cfg.store;
+    ctx.store = store;
+    ctx.store_lookup = api_store_lookup_store;
+    ctx.store_arg = store;
     ctx.cors_origins = cfg.cors_origin;
     ctx.gzip_min_bytes = 256;
     ctx.max_json_bytes = cfg.max_json_bytes;
@@ -123,6 +137,7 @@ out:
     threadpool_free(tp);
     metrics_free(m);
     api_cache_free(ctx.cache);
+    store_close(store);
     api_png_cache_configure(0);
     if (rc == 0)
         log_msg(LOG_INFO, "stopped");

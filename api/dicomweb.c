@@ -1,0 +1,555 @@
+/* WADO-RS, QIDO-RS and DELETE over the store (see dicomweb.h). */
+#include "api/dicomweb.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "api/http_error.h"
+#include "api/route.h"
+#include "api/stream.h"
+#include "decoder/dataset.h"
+#include "decoder/frame.h"
+#include "store/store.h"
+
+#define SEARCH_LIMIT_MAX 100000
+#define SEARCH_PARAMS_MAX 64
+
+/* ---- Accept ---- */
+
+static bool tok_eq(const char *a, size_t n, const char *b)
+{
+    return strlen(b) == n && !strncasecmp(a, b, n);
+}
+
+/* Value of parameter `name` in "; k=v; k2="v2"" (quotes removed), or false. */
+static bool param_get(const char *p, const char *end, const char *name, char *out, size_t outsz)
+{
+    while (p < end) {
+        while (p < end && (*p == ';' || *p == ' ' || *p == '\t'))
+            p++;
+        const char *k = p;
+        while (p < end && *p != '=' && *p != ';')
+            p++;
+        size_t kn = (size_t)(p - k);
+        while (kn && (k[kn - 1] == ' ' || k[kn - 1] == '\t'))
+            kn--;
+        if (p >= end || *p != '=') {
+            continue;
+        }
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        size_t vn = 0;
+        bool quoted = p < end && *p == '"';
+        if (quoted)
+            p++;
+        while (p < end && (quoted ? *p != '"' : (*p != ';' && *p != ' '))) {
+            if (vn + 1 < outsz)
+                out[vn++] = *p;
+            p++;
+        }
+        if (quoted && p < end)
+            p++;
+        out[vn] = 0;
+        if (tok_eq(k, kn, name))
+            return true;
+    }
+    return false;
+}
+
+bool api_accepts_media(const char *accept, const char *media, const char *part_type)
+{
+    if (!accept || !*accept)
+        return true;
+    const char *p = accept;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        /* the element ends at a comma outside quotes */
+        const char *end = p;
+        bool q = false;
+        while (*end && (q || *end != ',')) {
+            if (*end == '"')
+                q = !q;
+            end++;
+        }
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        const char *tend = semi ? semi : end;
+        while (tend > p && (tend[-1] == ' ' || tend[-1] == '\t'))
+            tend--;
+        size_t tn = (size_t)(tend - p);
+        char qv[16] = "";
+        double qval = semi && param_get(semi, end, "q", qv, sizeof qv) ? strtod(qv, NULL) : 1.0;
+        bool match = false;
+        if (tok_eq(p, tn, "*/*") || tok_eq(p, tn, "*")) {
+            match = true;
+        } else if (part_type) { /* multipart */
+            if (tok_eq(p, tn, media) || tok_eq(p, tn, "multipart/*")) {
+                char t[128];
+                match = !semi || !param_get(semi, end, "type", t, sizeof t) ||
+                        !strcasecmp(t, part_type) || !strcmp(t, "*/*") ||
+                        (!strcasecmp(part_type, "application/octet-stream") && !strcasecmp(t, "*"));
+            }
+        } else {
+            size_t slash = strcspn(media, "/");
+            match = tok_eq(p, tn, media) ||
+                    (!strcmp(media, "application/dicom+json") && tok_eq(p, tn, "application/json")) ||
+                    (tn == slash + 2 && !strncasecmp(p, media, slash + 1) && p[slash + 1] == '*');
+        }
+        if (match && qval > 0)
+            return true;
+        p = end;
+    }
+    return false;
+}
+
+/* ---- URLs ---- */
+
+static void url_of(const struct store_attrs *a, enum api_level level, char *out, size_t sz)
+{
+    if (level == API_LEVEL_STUDY)
+        snprintf(out, sz, "/studies/%s", a->study_uid);
+    else if (level == API_LEVEL_SERIES)
+        snprintf(out, sz, "/studies/%s/series/%s", a->study_uid, a->series_uid);
+    else
+        snprintf(out, sz, "/studies/%s/series/%s/instances/%s", a->study_uid, a->series_uid,
+                 a->sop_uid);
+}
+
+static const char *scope_series(const struct api_request *req)
+{
+    return req->level >= API_LEVEL_SERIES ? req->res.series : NULL;
+}
+
+static const char *scope_sop(const struct api_request *req)
+{
+    return req->level >= API_LEVEL_INSTANCE ? req->res.sop : NULL;
+}
+
+static void boundary_make(const struct api_request *req, char *out, size_t sz)
+{
+    unsigned long h = 5381;
+    for (const char *c = req->request_id; *c; c++)
+        h = h * 33 + (unsigned char)*c;
+    snprintf(out, sz, "segweb-%016lx%08lx", h, (unsigned long)random());
+}
+
+/* ---- retrieve ---- */
+
+struct retrieve_ctx {
+    struct api_stream *s;
+    const char *boundary;
+};
+
+static bool retrieve_fn(void *arg, const struct store_attrs *a, const char *path, struct err *e)
+{
+    struct retrieve_ctx *rc = arg;
+    struct stat st;
+    if (stat(path, &st))
+        return err_set(e, ERR_NOT_FOUND, "instance file missing: %s", a->sop_uid);
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "--%s\r\nContent-Type: application/dicom\r\nContent-Length: %lld\r\n"
+                     "Content-Location: /studies/%.64s/series/%.64s/instances/%.64s\r\n\r\n",
+                     rc->boundary, (long long)st.st_size, a->study_uid, a->series_uid, a->sop_uid);
+    if (n < 0 || (size_t)n >= sizeof head)
+        return err_set(e, ERR_INTERNAL, "part header too long");
+    return api_stream_add_mem(rc->s, head, (size_t)n, e) &&
+           api_stream_add_file(rc->s, path, (uint64_t)st.st_size, e) &&
+           api_stream_add_mem(rc->s, "\r\n", 2, e);
+}
+
+void api_retrieve_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    struct err e = ERR_INIT;
+    if (!api_accepts_media(req->accept, "multipart/related", "application/dicom")) {
+        api_response_error(r, 406, "this resource is multipart/related; type=\"application/dicom\"");
+        return;
+    }
+    char boundary[64];
+    boundary_make(req, boundary, sizeof boundary);
+    struct retrieve_ctx rc = {api_stream_new(&e), boundary};
+    size_t n = 0;
+    if (!rc.s || !store_instances_each(ctx->store, req->res.study, scope_series(req), scope_sop(req),
+                                       retrieve_fn, &rc, &n, &e)) {
+        api_stream_free(rc.s);
+        api_response_from_err(r, &e);
+        return;
+    }
+    char tail[96];
+    int tn = snprintf(tail, sizeof tail, "--%s--\r\n", boundary);
+    if (!api_stream_add_mem(rc.s, tail, (size_t)tn, &e)) {
+        api_stream_free(rc.s);
+        api_response_from_err(r, &e);
+        return;
+    }
+    r->status = 200;
+    r->stream = rc.s;
+    snprintf(r->content_type, sizeof r->content_type,
+             "multipart/related; type=\"application/dicom\"; boundary=%s", boundary);
+    api_response_header_set(r, "Cache-Control", "no-cache");
+}
+
+/* ---- metadata ---- */
+
+struct metadata_ctx {
+    struct buf *out;
+    size_t count;
+};
+
+static bool metadata_fn(void *arg, const struct store_attrs *a, const char *path, struct err *e)
+{
+    struct metadata_ctx *mc = arg;
+    char url[4 * STORE_UID_MAX + 64], pixel[sizeof url + 16], bulk[sizeof url + 16];
+    url_of(a, API_LEVEL_INSTANCE, url, sizeof url);
+    snprintf(pixel, sizeof pixel, "%s/frames/1", url);
+    snprintf(bulk, sizeof bulk, "%s/bulkdata", url);
+    if (mc->count++ && !buf_append(mc->out, ",", 1, e))
+        return false;
+    return dataset_json_file(path, pixel, bulk, mc->out, e);
+}
+
+void api_metadata_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    struct err e = ERR_INIT;
+    if (!api_accepts_media(req->accept, "application/dicom+json", NULL)) {
+        api_response_error(r, 406, "this resource is application/dicom+json");
+        return;
+    }
+    struct metadata_ctx mc = {&r->body, 0};
+    size_t n = 0;
+    if (!buf_append(&r->body, "[", 1, &e) ||
+        !store_instances_each(ctx->store, req->res.study, scope_series(req), scope_sop(req),
+                              metadata_fn, &mc, &n, &e) ||
+        !buf_append(&r->body, "]", 1, &e)) {
+        api_response_from_err(r, &e);
+        return;
+    }
+    r->status = 200;
+    snprintf(r->content_type, sizeof r->content_type, "application/dicom+json");
+    api_response_header_set(r, "Cache-Control", "no-cache");
+}
+
+/* ---- frames ---- */
+
+bool api_frames_multipart_get(const struct seg_index *idx, const uint32_t *frames, size_t n,
+                              const char *request_id, struct api_response *r, struct err *e)
+{
+    for (size_t i = 0; i < n; i++)
+        if (frames[i] < 1 || frames[i] > idx->number_of_frames)
+            return err_set(e, ERR_NOT_FOUND, "frame %u out of range 1..%u", frames[i],
+                           idx->number_of_frames);
+    struct api_request tmp;
+    snprintf(tmp.request_id, sizeof tmp.request_id, "%s", request_id ? request_id : "");
+    char boundary[64];
+    boundary_make(&tmp, boundary, sizeof boundary);
+    for (size_t i = 0; i < n; i++) {
+        struct seg_pixels px = {0};
+        if (!decoder_frame_read(idx, frames[i], &px, e))
+            return false;
+        if (px.bits == 16) { /* host order to little endian */
+            for (size_t k = 0; k + 1 < px.len; k += 2) {
+                uint16_t v;
+                memcpy(&v, px.data + k, 2);
+                px.data[k] = (uint8_t)(v & 0xff);
+                px.data[k + 1] = (uint8_t)(v >> 8);
+            }
+        }
+        char head[256];
+        int hn = snprintf(head, sizeof head,
+                          "--%s\r\nContent-Type: application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1\r\n"
+                          "Content-Length: %zu\r\n\r\n",
+                          boundary, px.len);
+        bool ok = buf_append(&r->body, head, (size_t)hn, e) &&
+                  buf_append(&r->body, px.data, px.len, e) && buf_append(&r->body, "\r\n", 2, e);
+        decoder_pixels_free(&px);
+        if (!ok)
+            return false;
+    }
+    char tail[96];
+    int tn = snprintf(tail, sizeof tail, "--%s--\r\n", boundary);
+    if (!buf_append(&r->body, tail, (size_t)tn, e))
+        return false;
+    r->status = 200;
+    snprintf(r->content_type, sizeof r->content_type,
+             "multipart/related; type=\"application/octet-stream\"; boundary=%s", boundary);
+    return true;
+}
+
+/* ---- search ---- */
+
+enum field {
+    F_STUDY_UID, F_STUDY_DATE, F_STUDY_TIME, F_ACCESSION, F_MODALITIES, F_REFERRING,
+    F_PATIENT_NAME, F_PATIENT_ID, F_BIRTH, F_SEX, F_STUDY_ID, F_STUDY_DESC, F_N_SERIES,
+    F_N_STUDY_INST, F_MODALITY, F_SERIES_UID, F_SERIES_NUMBER, F_SERIES_DESC, F_N_SERIES_INST,
+    F_SOP_CLASS, F_SOP_UID, F_INSTANCE_NUMBER, F_ROWS, F_COLUMNS, F_FRAMES, F_TS, F_URL,
+};
+
+/* level: 0 study, 1 series, 2 instance; only: shown at that level only (counts). */
+static const struct qattr {
+    const char *tag, *kw, *vr;
+    int level;
+    bool def, only;
+    enum field f;
+    int key; /* enum store_key, -1: not searchable */
+    enum store_match match;
+} ATTRS[] = {
+    {"00080020", "StudyDate", "DA", 0, true, false, F_STUDY_DATE, STORE_KEY_STUDY_DATE, STORE_MATCH_RANGE},
+    {"00080030", "StudyTime", "TM", 0, true, false, F_STUDY_TIME, STORE_KEY_STUDY_TIME, STORE_MATCH_RANGE},
+    {"00080050", "AccessionNumber", "SH", 0, true, false, F_ACCESSION, STORE_KEY_ACCESSION_NUMBER, STORE_MATCH_WILDCARD},
+    {"00080061", "ModalitiesInStudy", "CS", 0, true, true, F_MODALITIES, STORE_KEY_MODALITY, STORE_MATCH_LIST},
+    {"00080090", "ReferringPhysicianName", "PN", 0, true, false, F_REFERRING, STORE_KEY_REFERRING_PHYSICIAN, STORE_MATCH_WILDCARD},
+    {"00081030", "StudyDescription", "LO", 0, true, false, F_STUDY_DESC, STORE_KEY_STUDY_DESCRIPTION, STORE_MATCH_WILDCARD},
+    {"00100010", "PatientName", "PN", 0, true, false, F_PATIENT_NAME, STORE_KEY_PATIENT_NAME, STORE_MATCH_WILDCARD},
+    {"00100020", "PatientID", "LO", 0, true, false, F_PATIENT_ID, STORE_KEY_PATIENT_ID, STORE_MATCH_WILDCARD},
+    {"00100030", "PatientBirthDate", "DA", 0, true, false, F_BIRTH, -1, STORE_MATCH_LIST},
+    {"00100040", "PatientSex", "CS", 0, true, false, F_SEX, -1, STORE_MATCH_LIST},
+    {"0020000D", "StudyInstanceUID", "UI", 0, true, false, F_STUDY_UID, STORE_KEY_STUDY_UID, STORE_MATCH_LIST},
+    {"00200010", "StudyID", "SH", 0, true, false, F_STUDY_ID, STORE_KEY_STUDY_ID, STORE_MATCH_WILDCARD},
+    {"00201206", "NumberOfStudyRelatedSeries", "IS", 0, true, true, F_N_SERIES, -1, STORE_MATCH_LIST},
+    {"00201208", "NumberOfStudyRelatedInstances", "IS", 0, true, true, F_N_STUDY_INST, -1, STORE_MATCH_LIST},
+    {"00080060", "Modality", "CS", 1, true, false, F_MODALITY, STORE_KEY_MODALITY, STORE_MATCH_LIST},
+    {"0008103E", "SeriesDescription", "LO", 1, true, false, F_SERIES_DESC, STORE_KEY_SERIES_DESCRIPTION, STORE_MATCH_WILDCARD},
+    {"0020000E", "SeriesInstanceUID", "UI", 1, true, false, F_SERIES_UID, STORE_KEY_SERIES_UID, STORE_MATCH_LIST},
+    {"00200011", "SeriesNumber", "IS", 1, true, false, F_SERIES_NUMBER, STORE_KEY_SERIES_NUMBER, STORE_MATCH_LIST},
+    {"00201209", "NumberOfSeriesRelatedInstances", "IS", 1, true, true, F_N_SERIES_INST, -1, STORE_MATCH_LIST},
+    {"00080016", "SOPClassUID", "UI", 2, true, false, F_SOP_CLASS, STORE_KEY_SOP_CLASS_UID, STORE_MATCH_LIST},
+    {"00080018", "SOPInstanceUID", "UI", 2, true, false, F_SOP_UID, STORE_KEY_SOP_UID, STORE_MATCH_LIST},
+    {"00083002", "AvailableTransferSyntaxUID", "UI", 2, true, false, F_TS, -1, STORE_MATCH_LIST},
+    {"00200013", "InstanceNumber", "IS", 2, true, false, F_INSTANCE_NUMBER, STORE_KEY_INSTANCE_NUMBER, STORE_MATCH_LIST},
+    {"00280008", "NumberOfFrames", "IS", 2, true, false, F_FRAMES, -1, STORE_MATCH_LIST},
+    {"00280010", "Rows", "US", 2, true, false, F_ROWS, -1, STORE_MATCH_LIST},
+    {"00280011", "Columns", "US", 2, true, false, F_COLUMNS, -1, STORE_MATCH_LIST},
+    {"00081190", "RetrieveURL", "UR", 0, true, false, F_URL, -1, STORE_MATCH_LIST},
+};
+#define N_ATTRS (sizeof ATTRS / sizeof ATTRS[0])
+
+static const struct qattr *attr_find(const char *name)
+{
+    for (size_t i = 0; i < N_ATTRS; i++)
+        if (!strcasecmp(name, ATTRS[i].tag) || !strcmp(name, ATTRS[i].kw))
+            return &ATTRS[i];
+    return NULL;
+}
+
+struct search_ctx {
+    json_t *arr;
+    int level;
+    bool include[N_ATTRS];
+};
+
+static json_t *value_json(const struct qattr *q, const char *text, long long num, bool is_num)
+{
+    json_t *o = json_pack("{s:s}", "vr", q->vr);
+    if (is_num) {
+        json_object_set_new(o, "Value", json_pack("[I]", (json_int_t)num));
+    } else if (text && *text) {
+        if (!strcmp(q->vr, "PN")) {
+            json_object_set_new(o, "Value", json_pack("[{s:s}]", "Alphabetic", text));
+        } else if (!strcmp(q->vr, "IS")) {
+            char *end;
+            long long v = strtoll(text, &end, 10);
+            if (*end == 0)
+                json_object_set_new(o, "Value", json_pack("[I]", (json_int_t)v));
+        } else if (!strcmp(q->vr, "CS") && strchr(text, '\\')) {
+            json_t *vals = json_array();
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "%s", text);
+            for (char *save = NULL, *t = strtok_r(tmp, "\\", &save); t; t = strtok_r(NULL, "\\", &save))
+                json_array_append_new(vals, json_string(t));
+            json_object_set_new(o, "Value", vals);
+        } else {
+            json_object_set_new(o, "Value", json_pack("[s]", text));
+        }
+    }
+    return o;
+}
+
+static bool search_fn(void *arg, const struct store_row *row, struct err *e)
+{
+    struct search_ctx *sc = arg;
+    const struct store_attrs *a = &row->a;
+    json_t *obj = json_object();
+    char url[4 * STORE_UID_MAX + 64];
+    url_of(a, sc->level == 0 ? API_LEVEL_STUDY : sc->level == 1 ? API_LEVEL_SERIES : API_LEVEL_INSTANCE,
+           url, sizeof url);
+    for (size_t i = 0; i < N_ATTRS; i++) {
+        if (!sc->include[i])
+            continue;
+        const struct qattr *q = &ATTRS[i];
+        const char *t = NULL;
+        long long num = 0;
+        bool is_num = false;
+        switch (q->f) {
+        case F_STUDY_UID: t = a->study_uid; break;
+        case F_STUDY_DATE: t = a->study_date; break;
+        case F_STUDY_TIME: t = a->study_time; break;
+        case F_ACCESSION: t = a->accession_number; break;
+        case F_MODALITIES: t = row->modalities; break;
+        case F_REFERRING: t = a->referring_physician; break;
+        case F_PATIENT_NAME: t = a->patient_name; break;
+        case F_PATIENT_ID: t = a->patient_id; break;
+        case F_BIRTH: t = a->patient_birth_date; break;
+        case F_SEX: t = a->patient_sex; break;
+        case F_STUDY_ID: t = a->study_id; break;
+        case F_STUDY_DESC: t = a->study_description; break;
+        case F_N_SERIES: num = row->n_series; is_num = true; break;
+        case F_N_STUDY_INST: case F_N_SERIES_INST: num = row->n_instances; is_num = true; break;
+        case F_MODALITY: t = a->modality; break;
+        case F_SERIES_UID: t = a->series_uid; break;
+        case F_SERIES_NUMBER: t = a->series_number; break;
+        case F_SERIES_DESC: t = a->series_description; break;
+        case F_SOP_CLASS: t = a->sop_class_uid; break;
+        case F_SOP_UID: t = a->sop_uid; break;
+        case F_INSTANCE_NUMBER: t = a->instance_number; break;
+        case F_ROWS: num = a->rows; is_num = true; break;
+        case F_COLUMNS: num = a->columns; is_num = true; break;
+        case F_FRAMES: num = a->frames; is_num = true; break;
+        case F_TS: t = a->transfer_syntax_uid; break;
+        case F_URL: t = url; break;
+        }
+        json_object_set_new(obj, q->tag, value_json(q, t, num, is_num));
+    }
+    if (json_array_append_new(sc->arr, obj))
+        return err_set(e, ERR_NOMEM, "out of memory");
+    return true;
+}
+
+static bool parse_count(const char *s, uint32_t *out)
+{
+    if (!*s || strlen(s) > 9)
+        return false;
+    for (const char *c = s; *c; c++)
+        if (!isdigit((unsigned char)*c))
+            return false;
+    *out = (uint32_t)strtoul(s, NULL, 10);
+    return true;
+}
+
+void api_search_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    struct err e = ERR_INIT;
+    if (!api_accepts_media(req->accept, "application/dicom+json", NULL)) {
+        api_response_error(r, 406, "search results are application/dicom+json");
+        return;
+    }
+    int level = req->route == API_ROUTE_SEARCH_STUDIES ? 0 : req->route == API_ROUTE_SEARCH_SERIES ? 1 : 2;
+    struct search_ctx sc = {json_array(), level, {false}};
+    for (size_t i = 0; i < N_ATTRS; i++)
+        sc.include[i] = ATTRS[i].def && (ATTRS[i].only ? ATTRS[i].level == level : ATTRS[i].level == level) ;
+    for (size_t i = 0; i < N_ATTRS; i++) /* the UIDs of the levels above, and the URL */
+        if (ATTRS[i].f == F_URL || (ATTRS[i].f == F_STUDY_UID) || (level == 2 && ATTRS[i].f == F_SERIES_UID))
+            sc.include[i] = true;
+    struct store_filter filters[SEARCH_PARAMS_MAX + 2];
+    static __thread char values[SEARCH_PARAMS_MAX][API_TARGET_MAX + 1];
+    size_t nf = 0, nv = 0;
+    uint32_t limit = 0, offset = 0;
+    if (req->res.study[0])
+        filters[nf++] = (struct store_filter){STORE_KEY_STUDY_UID, STORE_MATCH_LIST, req->res.study};
+    if (req->res.series[0])
+        filters[nf++] = (struct store_filter){STORE_KEY_SERIES_UID, STORE_MATCH_LIST, req->res.series};
+    const char *qm = strchr(req->target, '?');
+    const char *q = qm ? qm + 1 : "";
+    while (*q) {
+        size_t n = strcspn(q, "&");
+        if (n) {
+            if (nv >= SEARCH_PARAMS_MAX) {
+                api_response_error(r, 400, "too many query parameters");
+                goto out;
+            }
+            const char *eq = memchr(q, '=', n);
+            size_t kn = eq ? (size_t)(eq - q) : n;
+            char key[80];
+            char *val = values[nv];
+            if (!api_url_decode(q, kn, true, key, sizeof key, NULL, &e) ||
+                !api_url_decode(eq ? eq + 1 : q + n, eq ? n - kn - 1 : 0, true, val,
+                                API_TARGET_MAX + 1, NULL, &e)) {
+                err_prefix(&e, "query");
+                api_response_from_err(r, &e);
+                goto out;
+            }
+            nv++;
+            if (!strcmp(key, "limit")) {
+                if (!parse_count(val, &limit)) {
+                    api_response_error(r, 400, "limit must be a number");
+                    goto out;
+                }
+            } else if (!strcmp(key, "offset")) {
+                if (!parse_count(val, &offset)) {
+                    api_response_error(r, 400, "offset must be a number");
+                    goto out;
+                }
+            } else if (!strcmp(key, "includefield")) {
+                for (char *save = NULL, *t = strtok_r(val, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                    if (!strcmp(t, "all")) {
+                        for (size_t i = 0; i < N_ATTRS; i++)
+                            if (ATTRS[i].level <= level && (!ATTRS[i].only || ATTRS[i].level == level))
+                                sc.include[i] = true;
+                    } else {
+                        const struct qattr *a = attr_find(t);
+                        if (a && (!a->only || a->level == level))
+                            sc.include[a - ATTRS] = true;
+                    }
+                }
+            } else if (strcmp(key, "fuzzymatching")) {
+                const struct qattr *a = attr_find(key);
+                if (a && a->key >= 0) {
+                    filters[nf++] = (struct store_filter){(enum store_key)a->key, a->match, val};
+                    sc.include[a - ATTRS] = true; /* matched attributes are returned */
+                }
+                /* other keys are ignored, as PS3.18 allows */
+            }
+        }
+        q += n;
+        if (*q)
+            q++;
+    }
+    if (limit > SEARCH_LIMIT_MAX || limit == 0)
+        limit = SEARCH_LIMIT_MAX;
+    enum store_level sl = level == 0 ? STORE_LEVEL_STUDY : level == 1 ? STORE_LEVEL_SERIES : STORE_LEVEL_INSTANCE;
+    if (!store_search(ctx->store, sl, filters, nf, limit, offset, search_fn, &sc, &e)) {
+        api_response_from_err(r, &e);
+        goto out;
+    }
+    char *text = json_dumps(sc.arr, JSON_COMPACT);
+    if (!text || !buf_append(&r->body, text, strlen(text), &e)) {
+        free(text);
+        api_response_error(r, 503, "out of memory");
+        goto out;
+    }
+    free(text);
+    r->status = 200;
+    snprintf(r->content_type, sizeof r->content_type, "application/dicom+json");
+    api_response_header_set(r, "Cache-Control", "no-cache");
+out:
+    json_decref(sc.arr);
+}
+
+/* ---- delete ---- */
+
+void api_delete(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    struct err e = ERR_INIT;
+    size_t n = 0;
+    if (!store_delete(ctx->store, req->res.study, scope_series(req), scope_sop(req), &n, &e)) {
+        api_response_from_err(r, &e);
+        return;
+    }
+    char text[64];
+    int k = snprintf(text, sizeof text, "{\"deleted\":%zu}", n);
+    if (!buf_append(&r->body, text, (size_t)k, &e)) {
+        api_response_from_err(r, &e);
+        return;
+    }
+    r->status = 200;
+    snprintf(r->content_type, sizeof r->content_type, "application/json");
+    api_response_header_set(r, "Cache-Control", "no-store");
+}

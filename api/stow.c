@@ -1,0 +1,382 @@
+/* STOW-RS (see stow.h). The HTTP thread only writes bytes to temp files; all
+ * decoding happens in api_stow_store() on a worker. */
+#include "api/stow.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/http_error.h"
+#include "api/multipart.h"
+#include "decoder/dataset.h"
+
+#define WBUF 65536
+
+struct part {
+    char path[PATH_MAX];
+    char content_type[128];
+    uint64_t bytes;
+    bool complete;
+};
+
+struct api_stow {
+    struct store *store;
+    size_t max_parts;
+    struct api_multipart *mp; /* NULL: a single application/dicom body */
+    struct part *parts;
+    size_t n, cap;
+    int fd; /* temp file of the part being received, or -1 */
+    uint8_t *wbuf;
+    size_t wlen;
+};
+
+static bool wflush(struct api_stow *st, struct err *e)
+{
+    size_t off = 0;
+    while (off < st->wlen) {
+        ssize_t w = write(st->fd, st->wbuf + off, st->wlen - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return err_set(e, ERR_IO, "writing an uploaded part: %s", strerror(errno));
+        off += (size_t)w;
+    }
+    st->wlen = 0;
+    return true;
+}
+
+static bool part_begin(void *arg, const char *content_type, struct err *e)
+{
+    struct api_stow *st = arg;
+    if (st->n >= st->max_parts)
+        return err_set(e, ERR_LIMIT, "more than --max-parts %zu parts in one upload", st->max_parts);
+    if (st->n == st->cap) {
+        size_t nc = st->cap ? st->cap * 2 : 8;
+        struct part *np = realloc(st->parts, nc * sizeof *np);
+        if (!np)
+            return err_set(e, ERR_NOMEM, "out of memory");
+        st->parts = np;
+        st->cap = nc;
+    }
+    struct part *p = &st->parts[st->n];
+    memset(p, 0, sizeof *p);
+    snprintf(p->content_type, sizeof p->content_type, "%s", content_type);
+    if (!store_tmp_create(st->store, p->path, sizeof p->path, &st->fd, e))
+        return false;
+    st->n++;
+    return true;
+}
+
+static bool part_data(void *arg, const uint8_t *p, size_t n, struct err *e)
+{
+    struct api_stow *st = arg;
+    struct part *cur = &st->parts[st->n - 1];
+    cur->bytes += n;
+    while (n) {
+        size_t k = WBUF - st->wlen < n ? WBUF - st->wlen : n;
+        memcpy(st->wbuf + st->wlen, p, k);
+        st->wlen += k;
+        p += k;
+        n -= k;
+        if (st->wlen == WBUF && !wflush(st, e))
+            return false;
+    }
+    return true;
+}
+
+static bool part_end(void *arg, struct err *e)
+{
+    struct api_stow *st = arg;
+    bool ok = wflush(st, e);
+    if (st->fd >= 0 && close(st->fd) && ok)
+        ok = err_set(e, ERR_IO, "closing an uploaded part: %s", strerror(errno));
+    st->fd = -1;
+    if (ok)
+        st->parts[st->n - 1].complete = true;
+    return ok;
+}
+
+static const struct api_multipart_cb CB = {part_begin, part_data, part_end};
+
+struct api_stow *api_stow_begin(struct store *store, const char *content_type, size_t max_parts,
+                                struct err *e)
+{
+    if (!store) {
+        err_set(e, ERR_NOT_FOUND, "no store");
+        return NULL;
+    }
+    char media[128], type[128], boundary[256];
+    if (!content_type || !*content_type) {
+        err_set(e, ERR_UNSUPPORTED, "STOW-RS needs Content-Type multipart/related; type=\"application/dicom\"");
+        return NULL;
+    }
+    if (!api_content_type_parse(content_type, media, sizeof media, type, sizeof type, boundary,
+                                sizeof boundary, e))
+        return NULL;
+    bool multipart = !strcmp(media, "multipart/related");
+    if (!multipart && strcmp(media, "application/dicom")) {
+        err_set(e, ERR_UNSUPPORTED, "media type %s is not supported: use multipart/related; "
+                "type=\"application/dicom\" (or a single application/dicom body)", media);
+        return NULL;
+    }
+    if (multipart && *type && strcmp(type, "application/dicom")) {
+        err_set(e, ERR_UNSUPPORTED, "multipart/related of type %s is not supported: "
+                "only type=\"application/dicom\"", type);
+        return NULL;
+    }
+    if (multipart && !*boundary) {
+        err_set(e, ERR_PARSE, "multipart/related without a boundary parameter");
+        return NULL;
+    }
+    struct api_stow *st = calloc(1, sizeof *st);
+    if (!st || !(st->wbuf = malloc(WBUF))) {
+        free(st);
+        err_set(e, ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    st->store = store;
+    st->max_parts = max_parts ? max_parts : 1;
+    st->fd = -1;
+    if (multipart) {
+        st->mp = api_multipart_new(boundary, &CB, st, e);
+        if (!st->mp) {
+            api_stow_free(st);
+            return NULL;
+        }
+    } else if (!part_begin(st, "application/dicom", e)) {
+        api_stow_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+bool api_stow_feed(struct api_stow *st, const void *p, size_t n, struct err *e)
+{
+    if (st->mp)
+        return api_multipart_feed(st->mp, p, n, e);
+    return part_data(st, p, n, e);
+}
+
+bool api_stow_end(struct api_stow *st, struct err *e)
+{
+    if (st->mp) {
+        if (!api_multipart_finish(st->mp, e))
+            return false;
+        if (!st->n)
+            return err_set(e, ERR_PARSE, "multipart body without parts");
+        return true;
+    }
+    if (st->n && !st->parts[0].complete && !part_end(st, e))
+        return false;
+    if (!st->parts[0].bytes)
+        return err_set(e, ERR_PARSE, "empty body");
+    return true;
+}
+
+void api_stow_free(struct api_stow *st)
+{
+    if (!st)
+        return;
+    if (st->fd >= 0)
+        close(st->fd);
+    for (size_t i = 0; i < st->n; i++)
+        if (st->parts[i].path[0])
+            unlink(st->parts[i].path); /* stored parts were renamed away: ENOENT */
+    api_multipart_free(st->mp);
+    free(st->parts);
+    free(st->wbuf);
+    free(st);
+}
+
+/* ---- attributes ---- */
+
+static void cp(char *dst, size_t sz, const char *src) { snprintf(dst, sz, "%s", src ? src : ""); }
+
+void api_store_attrs_from_index(const struct seg_index *idx, struct store_attrs *a)
+{
+    memset(a, 0, sizeof *a);
+#define C(field, value) cp(a->field, sizeof a->field, value)
+    C(study_uid, idx->study_uid);
+    C(series_uid, idx->series_uid);
+    C(sop_uid, idx->sop_instance_uid);
+    C(sop_class_uid, idx->sop_class_uid);
+    C(transfer_syntax_uid, idx->transfer_syntax_uid);
+    C(patient_id, idx->patient_id);
+    C(patient_name, idx->patient_name);
+    C(patient_birth_date, idx->patient_birth_date);
+    C(patient_sex, idx->patient_sex);
+    C(study_date, idx->study_date);
+    C(study_time, idx->study_time);
+    C(accession_number, idx->accession_number);
+    C(study_description, idx->study_description);
+    C(study_id, idx->study_id);
+    C(referring_physician, idx->referring_physician);
+    C(modality, idx->modality);
+    C(series_number, idx->series_number);
+    C(series_description, idx->series_description);
+    C(instance_number, idx->instance_number);
+#undef C
+    a->rows = idx->rows;
+    a->columns = idx->columns;
+    a->frames = idx->number_of_frames;
+}
+
+bool api_store_attrs_file(void *arg, const char *path, struct store_attrs *a, struct err *e)
+{
+    (void)arg;
+    struct seg_index *idx = decoder_seg_open(path, NULL, e);
+    if (!idx)
+        return false;
+    api_store_attrs_from_index(idx, a);
+    decoder_seg_free(idx);
+    return true;
+}
+
+bool api_store_lookup_store(void *arg, const struct api_resource *res, char *path, size_t pathsz,
+                            struct err *e)
+{
+    if (!arg)
+        return api_store_lookup_none(arg, res, path, pathsz, e);
+    return store_instance_path(arg, res->study, res->series, res->sop, path, pathsz, e);
+}
+
+/* ---- the worker half ---- */
+
+static json_t *uid_attr(const char *vr, const char *v)
+{
+    return json_pack("{s:s,s:[s]}", "vr", vr, "Value", v);
+}
+
+static void set_if(json_t *item, const char *tag, const char *vr, const char *v)
+{
+    if (v && *v)
+        json_object_set_new(item, tag, uid_attr(vr, v));
+}
+
+/* SOP Class and Instance UID of a file the decoder refused (for the failure
+ * item); empty when it does not even parse. */
+static void peek_uids(const char *path, char *cls, size_t clssz, char *sop, size_t sopsz)
+{
+    cls[0] = sop[0] = 0;
+    struct err e = ERR_INIT;
+    struct dataset_file *f = dataset_open(path, &e);
+    if (!f)
+        return;
+    const char *c = dataset_string(f, dataset_root(f), TAG(0x0008, 0x0016), 0);
+    const char *s = dataset_string(f, dataset_root(f), TAG(0x0008, 0x0018), 0);
+    cp(cls, clssz, c);
+    cp(sop, sopsz, s);
+    dataset_close(f);
+}
+
+static bool is_seg_class(const char *cls)
+{
+    return !strcmp(cls, SEG_SOP_CLASS_SEGMENTATION) || !strcmp(cls, SEG_SOP_CLASS_LABELMAP);
+}
+
+void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    struct api_stow *st = req->stow;
+    if (!st || !ctx->store) {
+        api_response_error(r, 500, "upload state missing");
+        return;
+    }
+    json_t *doc = json_object(), *ok_items = json_array(), *bad_items = json_array();
+    char study_url[API_UID_MAX + 16] = "";
+    bool one_study = true;
+    size_t stored = 0, failed = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        struct part *p = &st->parts[i];
+        struct err e = ERR_INIT;
+        unsigned reason = 0;
+        char cls[API_UID_MAX + 1] = "", sop[API_UID_MAX + 1] = "";
+        struct seg_index *idx = NULL;
+        char media[128], type[64], boundary[8];
+        struct err ce = ERR_INIT;
+        bool media_ok = api_content_type_parse(p->content_type[0] ? p->content_type : "application/dicom",
+                                               media, sizeof media, type, sizeof type, boundary,
+                                               sizeof boundary, &ce) &&
+                        !strcmp(media, "application/dicom");
+        if (!p->complete) {
+            reason = api_stow_reason_from_err(ERR_PARSE);
+            err_set(&e, ERR_PARSE, "part %zu incomplete", i + 1);
+        } else if (!media_ok) {
+            reason = API_STOW_CANNOT_UNDERSTAND;
+            err_set(&e, ERR_UNSUPPORTED, "part %zu is %s, not application/dicom", i + 1,
+                    p->content_type);
+        } else if (!(idx = decoder_seg_open(p->path, NULL, &e))) {
+            peek_uids(p->path, cls, sizeof cls, sop, sizeof sop);
+            reason = api_stow_reason_from_err(e.code);
+            if (e.code == ERR_UNSUPPORTED && *cls && is_seg_class(cls))
+                reason = API_STOW_CANNOT_UNDERSTAND; /* a SEG in a transfer syntax we cannot read */
+        } else {
+            cp(cls, sizeof cls, idx->sop_class_uid);
+            cp(sop, sizeof sop, idx->sop_instance_uid);
+            struct store_attrs a;
+            api_store_attrs_from_index(idx, &a);
+            decoder_seg_free(idx);
+            enum store_put_result res = STORE_PUT_STORED;
+            if (req->res.study[0] && strcmp(a.study_uid, req->res.study)) {
+                reason = API_STOW_MISMATCH;
+                err_set(&e, ERR_INVALID, "Study Instance UID %s does not match the target study %s",
+                        a.study_uid, req->res.study);
+            } else if (!store_instance_put(ctx->store, p->path, &a, &res, &e)) {
+                reason = api_stow_reason_from_err(e.code);
+            } else if (res == STORE_PUT_CONFLICT) {
+                reason = API_STOW_DUPLICATE;
+                err_set(&e, ERR_INVALID, "SOP Instance UID %s is stored with other content", sop);
+            } else {
+                char url[4 * API_UID_MAX + 64];
+                snprintf(url, sizeof url, "/studies/%s/series/%s/instances/%s", a.study_uid,
+                         a.series_uid, a.sop_uid);
+                json_t *item = json_object();
+                set_if(item, "00081150", "UI", cls);
+                set_if(item, "00081155", "UI", sop);
+                set_if(item, "00081190", "UR", url);
+                json_array_append_new(ok_items, item);
+                stored++;
+                if (!*study_url)
+                    snprintf(study_url, sizeof study_url, "/studies/%s", a.study_uid);
+                else if (strcmp(study_url + 9, a.study_uid))
+                    one_study = false;
+                continue;
+            }
+        }
+        unlink(p->path);
+        failed++;
+        json_t *item = json_object();
+        set_if(item, "00081150", "UI", cls);
+        set_if(item, "00081155", "UI", sop);
+        json_object_set_new(item, "00081197", json_pack("{s:s,s:[i]}", "vr", "US", "Value", (json_int_t)reason));
+        set_if(item, "00000902", "LO", e.msg); /* Error Comment: the reason in words */
+        json_array_append_new(bad_items, item);
+    }
+    if (req->res.study[0])
+        snprintf(study_url, sizeof study_url, "/studies/%s", req->res.study);
+    if (*study_url && one_study)
+        json_object_set_new(doc, "00081190", uid_attr("UR", study_url));
+    if (json_array_size(bad_items))
+        json_object_set_new(doc, "00081198", json_pack("{s:s,s:O}", "vr", "SQ", "Value", bad_items));
+    if (json_array_size(ok_items))
+        json_object_set_new(doc, "00081199", json_pack("{s:s,s:O}", "vr", "SQ", "Value", ok_items));
+    json_decref(ok_items);
+    json_decref(bad_items);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    struct err e = ERR_INIT;
+    if (!text || !buf_append(&r->body, text, strlen(text), &e)) {
+        free(text);
+        api_response_error(r, 503, "out of memory");
+        return;
+    }
+    free(text);
+    r->status = failed == 0 ? 200 : stored ? 202 : 409;
+    snprintf(r->content_type, sizeof r->content_type, "application/dicom+json");
+    api_response_header_set(r, "Cache-Control", "no-store");
+    if (failed)
+        snprintf(r->error, sizeof r->error, "%zu of %zu parts not stored", failed, st->n);
+}
