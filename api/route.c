@@ -319,8 +319,8 @@ static int dicomweb_route(struct api_request *req, const struct segs *sg, struct
         return 0;
     snprintf(req->res.series, sizeof req->res.series, "%.64s", sg->s[3]);
     req->level = API_LEVEL_SERIES;
-    if (n == 4 && req->method != API_METHOD_POST) {
-        req->route = level_route;
+    if (n == 4) { /* POST here is 405 (STOW is /studies[/{study}] only) */
+        req->route = req->method == API_METHOD_POST ? API_ROUTE_RETRIEVE : level_route;
         req->res.kind = API_RES_STORE;
         return 1;
     }
@@ -337,8 +337,8 @@ static int dicomweb_route(struct api_request *req, const struct segs *sg, struct
         return 0;
     snprintf(req->res.sop, sizeof req->res.sop, "%.64s", sg->s[5]);
     req->level = API_LEVEL_INSTANCE;
-    if (n == 6 && req->method != API_METHOD_POST) {
-        req->route = level_route;
+    if (n == 6) { /* POST here is 405 (STOW is /studies[/{study}] only) */
+        req->route = req->method == API_METHOD_POST ? API_ROUTE_RETRIEVE : level_route;
         req->res.kind = API_RES_STORE;
         return 1;
     }

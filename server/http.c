@@ -44,7 +44,7 @@ struct exchange {
     struct timespec t0;
     atomic_int state;
     int bad_status; /* set before routing: 413, 414, 400 */
-    char bad_msg[128];
+    char bad_msg[256];
     uint64_t body_bytes;
     bool routed; /* POST: routed when the headers arrived (the body goes to api/stow.h) */
     int status;
@@ -138,25 +138,35 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_free(void *cls) { api_stream_free(cls); }
 
+/* A body that cannot be taken: the rest of it (at most --max-body) is read and
+ * dropped, and the error is the answer. Answering before the client has sent
+ * its body would close the socket with unread data, and the client might see
+ * a reset instead of the answer. */
+static void body_refuse(struct exchange *x, const struct err *e)
+{
+    x->bad_status = api_status_from_err(e->code);
+    snprintf(x->bad_msg, sizeof x->bad_msg, "%.255s", e->msg);
+    api_stow_free(x->req.stow); /* temp files go now */
+    x->req.stow = NULL;
+}
+
 /* POST: route as soon as the headers are in, and open the upload of a STOW. */
-static bool body_begin(struct exchange *x, struct MHD_Connection *conn)
+static void body_begin(struct exchange *x, struct MHD_Connection *conn)
 {
     struct http_server *s = x->srv;
+    struct err e = ERR_INIT;
     x->routed = true;
     if (!copy_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE, x->req.content_type, sizeof x->req.content_type)) {
-        api_response_error(&x->resp, 400, "Content-Type header too long");
-        return false;
+        err_set(&e, ERR_PARSE, "Content-Type header too long");
+        body_refuse(x, &e);
+        return;
     }
     api_request_route(&x->req, NULL);
     if (x->req.route != API_ROUTE_STOW || x->req.route_err.code != ERR_OK)
-        return true; /* no body wanted: discarded, then the handler answers (405, 404...) */
-    struct err e = ERR_INIT;
+        return; /* no body wanted: discarded, then the handler answers (405, 404...) */
     x->req.stow = api_stow_begin(s->ctx->store, x->req.content_type, s->cfg->max_parts, &e);
-    if (!x->req.stow) {
-        api_response_from_err(&x->resp, &e);
-        return false;
-    }
-    return true;
+    if (!x->req.stow)
+        body_refuse(x, &e);
 }
 
 static enum MHD_Result send_response(struct exchange *x)
@@ -271,10 +281,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             atomic_store(&x->state, X_DONE);
             return send_response(x);
         }
-        if (!x->bad_status && x->req.method == API_METHOD_POST && !body_begin(x, conn)) {
-            atomic_store(&x->state, X_DONE);
-            return send_response(x);
-        }
+        if (!x->bad_status && x->req.method == API_METHOD_POST)
+            body_begin(x, conn);
         return MHD_YES;
     }
 
@@ -293,22 +301,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (x->req.stow && !x->bad_status) {
             /* STOW: parts go to temp files here (cheap writes); decoding is on a worker. */
             struct err e = ERR_INIT;
-            if (!api_stow_feed(x->req.stow, upload_data, n, &e)) {
-                x->bad_status = api_status_from_err(e.code);
-                api_response_from_err(&x->resp, &e);
-                atomic_store(&x->state, X_DONE);
-                return send_response(x);
-            }
+            if (!api_stow_feed(x->req.stow, upload_data, n, &e))
+                body_refuse(x, &e);
         }
         return MHD_YES;
     }
     if (x->req.stow && !x->bad_status) {
         struct err e = ERR_INIT;
-        if (!api_stow_end(x->req.stow, &e)) {
-            api_response_from_err(&x->resp, &e);
-            atomic_store(&x->state, X_DONE);
-            return send_response(x);
-        }
+        if (!api_stow_end(x->req.stow, &e))
+            body_refuse(x, &e);
     }
     if (x->bad_status) {
         api_response_error(&x->resp, x->bad_status, x->bad_msg);
