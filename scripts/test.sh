@@ -30,6 +30,15 @@ fi
 
 SANITIZE=1 BUILD_DIR=build-asan "$ROOT/scripts/build.sh" -DSEGWEB_TESTDATA="$TESTDATA"
 
+# tests/dicomweb: dicomweb-client from the npm registry, pinned by package-lock.json (once).
+if command -v node >/dev/null && [[ ! -d tests/dicomweb/node_modules/dicomweb-client ]]; then
+  if ! command -v npm >/dev/null; then  # Debian's nodejs comes without npm
+    SUDO=(); [[ $(id -u) -ne 0 ]] && SUDO=(sudo)
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
+  fi
+  (cd tests/dicomweb && npm ci --no-audit --no-fund)
+fi
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" "$@"
