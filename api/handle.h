@@ -23,6 +23,7 @@
 #include "common/err.h"
 
 struct store;
+struct seg_limits;
 #include "decoder/seg.h"
 
 /* Maps a store route's instance resource to the path of its file. Until the
@@ -37,6 +38,7 @@ struct api_ctx {
     struct api_cache *cache;          /* of struct seg_index, see api_index_cache_new() */
     const char *files_root;           /* realpath of --files-root, or NULL: /files is 404 */
     struct store *store;              /* the instance store (DICOMweb routes), or NULL */
+    const struct seg_limits *stow_limits; /* object limits STOW validates with; NULL: defaults */
     api_store_lookup_fn store_lookup;
     void *store_arg;
     api_metrics_fn metrics;

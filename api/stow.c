@@ -308,7 +308,7 @@ void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct a
             reason = API_STOW_CANNOT_UNDERSTAND;
             err_set(&e, ERR_UNSUPPORTED, "part %zu is %s, not application/dicom", i + 1,
                     p->content_type);
-        } else if (!(idx = decoder_seg_open(p->path, NULL, &e))) {
+        } else if (!(idx = decoder_seg_open(p->path, ctx->stow_limits, &e))) {
             peek_uids(p->path, cls, sizeof cls, sop, sizeof sop);
             reason = api_stow_reason_from_err(e.code);
             if (e.code == ERR_UNSUPPORTED && *cls && is_seg_class(cls))

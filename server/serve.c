@@ -96,6 +96,7 @@ int serve_main(int argc, char **argv)
         goto out;
     api_png_cache_configure((size_t)cfg.png_cache_mb << 20);
     ctx.store = store;
+    ctx.stow_limits = &limits;
     ctx.store_lookup = api_store_lookup_store;
     ctx.store_arg = store;
     ctx.cors_origins = cfg.cors_origin;
