@@ -21,6 +21,10 @@ struct codec_frame {
     uint16_t bits_allocated; /* 1, 8 or 16 */
 };
 
+/* Checks that out_len is the native size of frame f (bits 1: packed, 8, 16);
+ * `name` starts the message. ERR_UNSUPPORTED for other bit depths. */
+bool codec_check_output(const struct codec_frame *f, size_t out_len, const char *name, struct err *e);
+
 bool codec_rle_decode(const uint8_t *in, size_t in_len, const struct codec_frame *f,
                       uint8_t *out, size_t out_len, struct err *e);
 bool codec_jpegls_decode(const uint8_t *in, size_t in_len, const struct codec_frame *f,

@@ -17,19 +17,8 @@ static uInt slice(size_t n)
 bool codec_deflate_decode(const uint8_t *in, size_t in_len, const struct codec_frame *f,
                           uint8_t *out, size_t out_len, struct err *e)
 {
-    uint64_t npix = (uint64_t)f->rows * f->columns;
-    uint64_t expect;
-    switch (f->bits_allocated) {
-    case 1: expect = (npix + 7) / 8; break;
-    case 8: expect = npix; break;
-    case 16: expect = npix * 2; break;
-    default:
-        return err_set(e, ERR_UNSUPPORTED, "deflate: bits allocated %u not supported",
-                       (unsigned)f->bits_allocated);
-    }
-    if (expect != out_len)
-        return err_set(e, ERR_INVALID, "deflate: output is %zu bytes, frame needs %llu", out_len,
-                       (unsigned long long)expect);
+    if (!codec_check_output(f, out_len, "deflate", e))
+        return false;
 
     if (in_len == 0)
         return err_set(e, ERR_INVALID, "deflate: empty frame");

@@ -86,19 +86,9 @@ static OPJ_INT32 clamp(OPJ_INT32 v, OPJ_INT32 max)
 bool codec_j2k_decode(const uint8_t *in, size_t in_len, const struct codec_frame *f,
                       uint8_t *out, size_t out_len, struct err *e)
 {
+    if (!codec_check_output(f, out_len, "jpeg2000", e))
+        return false;
     uint64_t npix = (uint64_t)f->rows * f->columns;
-    uint64_t expect;
-    switch (f->bits_allocated) {
-    case 1: expect = (npix + 7) / 8; break;
-    case 8: expect = npix; break;
-    case 16: expect = npix * 2; break;
-    default:
-        return err_set(e, ERR_UNSUPPORTED, "jpeg2000: bits allocated %u not supported",
-                       (unsigned)f->bits_allocated);
-    }
-    if (expect != out_len)
-        return err_set(e, ERR_INVALID, "jpeg2000: output is %zu bytes, frame needs %llu", out_len,
-                       (unsigned long long)expect);
 
     OPJ_CODEC_FORMAT format;
     if (in_len >= sizeof j2k_signature && memcmp(in, j2k_signature, sizeof j2k_signature) == 0)

@@ -16,18 +16,11 @@ static const char *msg(charls_jpegls_errc rc)
 bool codec_jpegls_decode(const uint8_t *in, size_t in_len, const struct codec_frame *f,
                          uint8_t *out, size_t out_len, struct err *e)
 {
+    if (f->bits_allocated == 1) /* JPEG-LS has no 1-bit mode; DICOM does not allow it for BINARY */
+        return err_set(e, ERR_UNSUPPORTED, "jpegls: bits allocated 1 not supported");
+    if (!codec_check_output(f, out_len, "jpegls", e))
+        return false;
     uint64_t npix = (uint64_t)f->rows * f->columns;
-    uint64_t expect;
-    switch (f->bits_allocated) {
-    case 8: expect = npix; break;
-    case 16: expect = npix * 2; break;
-    default: /* JPEG-LS has no 1-bit mode; DICOM does not allow it for BINARY */
-        return err_set(e, ERR_UNSUPPORTED, "jpegls: bits allocated %u not supported",
-                       (unsigned)f->bits_allocated);
-    }
-    if (expect != out_len)
-        return err_set(e, ERR_INVALID, "jpegls: output is %zu bytes, frame needs %llu", out_len,
-                       (unsigned long long)expect);
     /* CharLS 2.4 needs EOI anyway, and on a scan that runs into the end of the
      * buffer (a truncated stream) it spins for seconds before failing; a
      * marker there makes it fail at once. Fragments may carry zero padding. */

@@ -62,20 +62,10 @@ static bool host_is_little_endian(void)
 bool codec_rle_decode(const uint8_t *in, size_t in_len, const struct codec_frame *f,
                       uint8_t *out, size_t out_len, struct err *e)
 {
-    uint64_t npix = (uint64_t)f->rows * f->columns;
-    uint64_t expect;
-    uint32_t nseg;
-    switch (f->bits_allocated) {
-    case 1: expect = (npix + 7) / 8; nseg = 1; break;
-    case 8: expect = npix; nseg = 1; break;
-    case 16: expect = npix * 2; nseg = 2; break;
-    default:
-        return err_set(e, ERR_UNSUPPORTED, "rle: bits allocated %u not supported",
-                       (unsigned)f->bits_allocated);
-    }
-    if (expect != out_len)
-        return err_set(e, ERR_INVALID, "rle: output is %zu bytes, frame needs %llu", out_len,
-                       (unsigned long long)expect);
+    if (!codec_check_output(f, out_len, "rle", e))
+        return false;
+    uint64_t expect = out_len;
+    uint32_t nseg = f->bits_allocated == 16 ? 2 : 1; /* one byte plane per segment */
     if (in_len < HEADER_LEN)
         return err_set(e, ERR_INVALID, "rle: frame is %zu bytes, shorter than the 64-byte header",
                        in_len);
