@@ -43,7 +43,7 @@ static const struct option TABLE[] = {
      "byte budget of the encoded frame-PNG cache, MiB; 0 turns it off"},
     {"cors-origin", "SEGWEB_CORS_ORIGIN", STR(cors_origin), "", 0, 0,
      "allowed CORS origins: comma-separated, or * for any; empty: no CORS headers"},
-    {"max-body", "SEGWEB_MAX_BODY", U32(max_body), "1048576", 0, 2147483647u,
+    {"max-body", "SEGWEB_MAX_BODY", U32(max_body), "2147483647", 0, 2147483647u,
      "largest request body accepted, bytes (413 beyond); bounds STOW uploads too"},
     {"max-parts", "SEGWEB_MAX_PARTS", U32(max_parts), "1000", 1, 1000000,
      "most parts (instances) in one STOW-RS upload (413 beyond)"},
