@@ -19,6 +19,7 @@ static const struct {
     {ERR_IO, 500, 0xA700},
     {ERR_NOMEM, 503, 0xA700},
     {ERR_INTERNAL, 500, 0x0110},
+    {ERR_NO_SPACE, 507, 0xA700},    /* disk full: nothing half-written is kept */
 };
 
 unsigned api_stow_reason_from_err(enum err_code code)
@@ -58,6 +59,7 @@ const char *api_status_reason(int status)
     case 422: return "Unprocessable Entity";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     }
     return "Error";
 }

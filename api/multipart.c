@@ -159,8 +159,9 @@ static bool emit(struct api_multipart *mp, const uint8_t *p, size_t n, struct er
     return true;
 }
 
-/* The Content-Type of the collected header block. */
-static void header_content_type(struct api_multipart *mp, char *out, size_t outsz)
+/* The Content-Type of the collected header block. A line that is neither a
+ * header ("name: value") nor a continuation (leading white space) is refused. */
+static bool header_content_type(struct api_multipart *mp, char *out, size_t outsz, struct err *e)
 {
     out[0] = 0;
     mp->hdr[mp->hlen] = 0;
@@ -172,6 +173,8 @@ static void header_content_type(struct api_multipart *mp, char *out, size_t outs
         size_t n = strlen(line);
         if (n && line[n - 1] == '\r')
             line[--n] = 0;
+        if (n && line[0] != ' ' && line[0] != '\t' && !strchr(line, ':'))
+            return err_set(e, ERR_PARSE, "part header line without ':'");
         if (!strncasecmp(line, "content-type:", 13)) {
             const char *v = line + 13;
             while (*v == ' ' || *v == '\t')
@@ -180,6 +183,7 @@ static void header_content_type(struct api_multipart *mp, char *out, size_t outs
         }
         line = next;
     }
+    return true;
 }
 
 bool api_multipart_feed(struct api_multipart *mp, const uint8_t *p, size_t n, struct err *e)
@@ -269,7 +273,8 @@ bool api_multipart_feed(struct api_multipart *mp, const uint8_t *p, size_t n, st
             if (!empty)
                 break;
             char ct[256];
-            header_content_type(mp, ct, sizeof ct);
+            if (!header_content_type(mp, ct, sizeof ct, e))
+                goto dead;
             mp->parts++;
             if (!mp->cb->part_begin(mp->arg, ct, e))
                 goto dead;

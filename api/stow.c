@@ -42,7 +42,8 @@ static bool wflush(struct api_stow *st, struct err *e)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return err_set(e, ERR_IO, "writing an uploaded part: %s", strerror(errno));
+            return err_set(e, errno == ENOSPC || errno == EDQUOT ? ERR_NO_SPACE : ERR_IO,
+                           "writing an uploaded part: %s", strerror(errno));
         off += (size_t)w;
     }
     st->wlen = 0;

@@ -41,6 +41,7 @@ const char *err_code_name(enum err_code code)
     case ERR_IO: return "io";
     case ERR_NOMEM: return "no_memory";
     case ERR_INTERNAL: return "internal";
+    case ERR_NO_SPACE: return "no_space";
     }
     return "unknown";
 }

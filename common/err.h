@@ -20,6 +20,7 @@ enum err_code {
     ERR_IO,          /* read/write failure */
     ERR_NOMEM,
     ERR_INTERNAL,
+    ERR_NO_SPACE,    /* the disk (or quota) is full: 507 / STOW 0xA700 */
 };
 
 struct err {

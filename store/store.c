@@ -85,7 +85,8 @@ bool store_uid_valid(const char *uid)
 
 static bool db_err(struct store *s, struct err *e, const char *what)
 {
-    return err_set(e, ERR_IO, "store index: %s: %s", what, sqlite3_errmsg(s->db));
+    return err_set(e, sqlite3_errcode(s->db) == SQLITE_FULL ? ERR_NO_SPACE : ERR_IO, "store index: %s: %s", what,
+                   sqlite3_errmsg(s->db));
 }
 
 static bool exec(struct store *s, const char *sql, struct err *e)
@@ -583,7 +584,8 @@ static bool put_locked(struct store *s, const char *tmp_path, const struct store
     int saved = errno;
     close(fd);
     if (rc)
-        return err_set(e, ERR_IO, "fsync %s: %s", tmp_path, strerror(saved));
+        return err_set(e, saved == ENOSPC || saved == EDQUOT ? ERR_NO_SPACE : ERR_IO, "fsync %s: %s", tmp_path,
+                       strerror(saved));
 
     char study_dir[PATH_MAX], series_dir[PATH_MAX], top[PATH_MAX];
     snprintf(top, sizeof top, "%s/instances", s->dir);

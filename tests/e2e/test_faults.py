@@ -1,0 +1,430 @@
+"""Fault suite for the store (STOW-RS): the real `segweb serve` with a real store.
+
+  - malformed multipart bodies (no / odd boundary, headers without a body, a part cut
+    mid-way, no closing delimiter, ...) each get a 4xx; the server stays up and the
+    objects stored before read back byte-identically, with the expected frame hashes;
+  - kill -9 at random points while uploads stream in, then a restart: the store is
+    consistent (tmp/ empty, every file indexed and every indexed instance readable and
+    byte-identical to what was sent, no half objects);
+  - a store that stops accepting writes (a 2 MiB tmpfs, when mount is permitted) answers
+    0xA700 / 507 and leaves no half-written object.
+
+Env: SEGWEB_BIN, SEGWEB_TESTDATA; SEGWEB_HARDENING_QUICK=1 fewer kill rounds;
+SEGWEB_HARDENING_REPORT=FILE appends figures as JSON lines.
+"""
+import glob
+import hashlib
+import http.client
+import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+BIN = os.environ.get("SEGWEB_BIN", os.path.join(os.path.dirname(__file__), "../../build/server/segweb"))
+TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
+SEG_DIR = os.path.join(TESTDATA, "seg")
+EXP_DIR = os.path.join(TESTDATA, "expected")
+NAMES = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(SEG_DIR, "*.dcm")))
+QUICK = os.environ.get("SEGWEB_HARDENING_QUICK") == "1"
+REPORT = os.environ.get("SEGWEB_HARDENING_REPORT")
+BOUNDARY = "segweb-fault-boundary-41d"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(BIN) or not NAMES, reason="binary or corpus missing")
+
+
+def report(kind, **fields):
+    if REPORT:
+        with open(REPORT, "a") as f:
+            f.write(json.dumps({"test": kind, **fields}) + "\n")
+
+
+def read(name):
+    with open(os.path.join(SEG_DIR, name + ".dcm"), "rb") as f:
+        return f.read()
+
+
+def uids(name):
+    import pydicom
+    ds = pydicom.dcmread(os.path.join(SEG_DIR, name + ".dcm"), stop_before_pixels=True)
+    return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
+
+
+def distinct():
+    """Corpus names with pairwise distinct SOP Instance UIDs (first of each)."""
+    seen, out = set(), []
+    for n in NAMES:
+        sop = uids(n)[2]
+        if sop not in seen:
+            seen.add(sop)
+            out.append(n)
+    return out
+
+
+def multipart(parts, boundary=BOUNDARY):
+    out = io.BytesIO()
+    for p in parts:
+        out.write(b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + p + b"\r\n")
+    out.write(b"--" + boundary.encode() + b"--\r\n")
+    return out.getvalue()
+
+
+CT = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+
+
+class Store:
+    def __init__(self, store, args=()):
+        self.store = store
+        self.tmp = tempfile.mkdtemp(prefix="segweb-fault-")
+        self.log = os.path.join(self.tmp, "stderr.log")
+        self.logf = open(self.log, "wb")
+        cmd = [BIN, "serve", "--listen", "127.0.0.1:0", "--store", store, "--max-body", str(64 << 20)] + list(args)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.logf)
+        self.port = None
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            m = re.search(r"\(port (\d+)\)", self.read_log())
+            if m:
+                self.port = int(m.group(1))
+                break
+            assert self.proc.poll() is None, "segweb exited early:\n" + self.read_log()
+            time.sleep(0.05)
+        assert self.port, self.read_log()
+        while time.time() < deadline:
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+
+    def read_log(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def request(self, method, target, body=None, headers=None, timeout=120):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request(method, target, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            c.close()
+
+    def stow(self, parts):
+        return self.request("POST", "/studies", multipart(parts), {"Content-Type": CT})
+
+    def raw(self, head, body, shut=True, timeout=30):
+        """Sends bytes on a fresh socket; returns (status or None, response bytes)."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        try:
+            s.sendall(head + body)
+            if shut:
+                s.shutdown(socket.SHUT_WR)
+            data = b""
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except (socket.timeout, ConnectionResetError):
+                    break
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            s.close()
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", data)
+        return (int(m.group(1)) if m else None), data
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.logf.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        rc = self.proc.returncode
+        if rc != 0:
+            print(self.read_log()[-6000:])
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return rc
+
+
+def instance_url(name):
+    st, se, sop = uids(name)
+    return f"/studies/{st}/series/{se}/instances/{sop}"
+
+
+def retrieve_bytes(s, name):
+    return retrieve_url(s, instance_url(name))
+
+
+def retrieve_url(s, url):
+    st, h, body = s.request("GET", url, headers={"Accept": 'multipart/related; type="application/dicom"'})
+    assert st == 200, (url, st, body[:300])
+    m = re.search(r'boundary="?([^";]+)"?', h["content-type"])
+    delim = b"--" + m.group(1).encode()
+    part = body.split(delim)[1]
+    head, _, data = part.partition(b"\r\n\r\n")
+    assert data.endswith(b"\r\n")
+    return data[:-2]
+
+
+def png_hash(body, dtype):
+    img = Image.open(io.BytesIO(body))
+    arr = np.array(img)
+    if img.mode == "1":
+        arr = arr.astype(np.uint8)
+    dt = np.uint8 if dtype == "uint8" else np.dtype("<u2")
+    return hashlib.sha256(np.ascontiguousarray(arr.astype(dt)).tobytes()).hexdigest()
+
+
+def check_readback(s, names):
+    for n in names:
+        assert retrieve_bytes(s, n) == read(n), n
+        with open(os.path.join(EXP_DIR, n + ".json")) as f:
+            exp = json.load(f)
+        for i, h in enumerate(exp["frame_sha256"][:5]):
+            st, _, body = s.request("GET", instance_url(n) + f"/frames/{i + 1}/rendered")
+            assert st == 200, (n, i + 1, st, body[:200])
+            assert png_hash(body, exp["frame_hash_dtype"]) == h, (n, i + 1)
+
+
+def store_files(store):
+    return sorted(glob.glob(os.path.join(store, "instances", "*", "*", "*.dcm")))
+
+
+def indexed_sops(s):
+    st, _, body = s.request("GET", "/instances?limit=100000", headers={"Accept": "application/dicom+json"})
+    if st == 204:
+        return set()
+    assert st == 200, (st, body[:300])
+    return {it["00080018"]["Value"][0] for it in json.loads(body)}
+
+
+# ---------------------------------------------------------------- malformed multipart
+
+def malformed_bodies(obj):
+    """(label, content-type, body, how): how = 'http' (Content-Length) or 'cut'
+    (announce a longer body, send part of it, then half-close)."""
+    b = BOUNDARY
+    part = f"--{b}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+    end = f"\r\n--{b}--\r\n".encode()
+    good = part + obj + end
+    long_b = "x" * 71
+    return [
+        ("no-boundary", 'multipart/related; type="application/dicom"', good, "http"),
+        ("empty-boundary", 'multipart/related; type="application/dicom"; boundary=""', good, "http"),
+        ("boundary-too-long", f'multipart/related; type="application/dicom"; boundary={long_b}',
+         f"--{long_b}\r\n\r\n".encode() + obj + f"\r\n--{long_b}--\r\n".encode(), "http"),
+        ("boundary-unterminated-quote", f'multipart/related; type="application/dicom"; boundary="{b}', good, "http"),
+        ("boundary-mismatch", 'multipart/related; type="application/dicom"; boundary=other-boundary', good, "http"),
+        ("boundary-trailing-space", 'multipart/related; boundary="trailing-space "', good, "http"),
+        ("no-parts", CT, f"--{b}--\r\n".encode(), "http"),
+        ("empty-body", CT, b"", "http"),
+        ("preamble-only", CT, b"just some text, no delimiter at all\r\n", "http"),
+        ("headers-without-body", CT, f"--{b}\r\nContent-Type: application/dicom\r\n".encode(), "http"),
+        ("headers-then-eof", CT, part, "http"),
+        ("part-cut-mid-way", CT, part + obj[: len(obj) // 2], "http"),
+        ("no-closing-delimiter", CT, part + obj + f"\r\n--{b}\r\n".encode(), "http"),
+        ("closing-delimiter-cut", CT, part + obj + f"\r\n--{b}-".encode(), "http"),
+        ("delimiter-without-crlf", CT, f"--{b}Content-Type: application/dicom\r\n\r\n".encode() + obj + end, "http"),
+        ("header-without-colon", CT, f"--{b}\r\nthis is not a header\r\n\r\n".encode() + obj + end, "http"),
+        ("huge-part-headers", CT, f"--{b}\r\nX-Filler: {'y' * 20000}\r\n\r\n".encode() + obj + end, "http"),
+        ("part-not-dicom", CT, part + b"hello, not DICOM" + end, "http"),
+        ("part-wrong-type", CT, f"--{b}\r\nContent-Type: image/png\r\n\r\n".encode() + obj + end, "http"),
+        ("part-truncated-dicom", CT, part + obj[:400] + end, "http"),
+        ("wrong-media-type", "text/plain", good, "http"),
+        ("multipart-mixed-no-type", f"multipart/mixed; boundary={b}", good, "http"),
+        ("client-cut-mid-part", CT, part + obj, "cut"),
+        ("client-cut-in-headers", CT, f"--{b}\r\nContent-Ty".encode(), "cut"),
+    ]
+
+
+def test_malformed_multipart(tmp_path):
+    store = str(tmp_path / "store")
+    s = Store(store)
+    names = distinct()[:4]
+    try:
+        st, _, body = s.stow([read(n) for n in names])
+        assert st == 200, body[:500]
+        check_readback(s, names)
+        statuses = {}
+        obj = read("dcmqi_38x24") if "dcmqi_38x24" in NAMES else read(NAMES[0])
+        for label, ct, body, how in malformed_bodies(obj):
+            if how == "http":
+                st, h, resp = s.request("POST", "/studies", body, {"Content-Type": ct})
+            else:
+                head = (f"POST /studies HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                        f"Content-Length: {len(body) + 5000}\r\n\r\n").encode()
+                st, resp = s.raw(head, body)
+                h = {}
+                if st is None:  # the server may close a cut request without an answer
+                    statuses[label] = "closed"
+                    assert s.proc.poll() is None, label
+                    continue
+            statuses[label] = st
+            assert 400 <= st < 500, (label, st, resp[:300])
+            if how == "http" and resp:
+                json.loads(resp)  # a JSON error or a DICOM JSON failure list
+            assert s.proc.poll() is None, f"server died on {label}"
+        # earlier stored objects are intact; nothing new was stored
+        check_readback(s, names)
+        assert indexed_sops(s) == {uids(n)[2] for n in names}
+        assert len(store_files(store)) == len(names)
+        print("malformed multipart:", statuses)
+        report("malformed_multipart", statuses=statuses)
+    finally:
+        assert s.stop() == 0
+
+
+# ---------------------------------------------------------------- kill -9
+
+def check_consistent(store, s, sent):
+    """Every file is indexed, every indexed instance is readable and identical to
+    what was sent, and tmp/ is empty. sent: SOP Instance UID -> (instance URL, bytes)."""
+    tmpdir = os.path.join(store, "tmp")
+    assert not os.path.isdir(tmpdir) or os.listdir(tmpdir) == [], os.listdir(tmpdir)
+    files = store_files(store)
+    sops = indexed_sops(s)
+    assert len(files) == len(sops), (len(files), len(sops))
+    for sop in sops:
+        url, data = sent[sop]
+        assert retrieve_url(s, url) == data, url
+    everything = {data for _, data in sent.values()}
+    for f in files:
+        with open(f, "rb") as fh:
+            assert fh.read() in everything, f"half or foreign object {f}"
+    return len(sops)
+
+
+def sent_map(names):
+    return {uids(n)[2]: (instance_url(n), read(n)) for n in names}
+
+
+def test_kill9_at_random_points(tmp_path):
+    rounds = 4 if QUICK else 10
+    rnd = random.Random(7)
+    store = str(tmp_path / "store")
+    pool = [n for n in distinct() if len(read(n)) < 300000]
+    sent = sent_map(pool)
+    figures = []
+    for r in range(rounds):
+        s = Store(store, ["--workers", "2"])
+        if r:
+            figures.append(check_consistent(store, s, sent))
+        stop = threading.Event()
+
+        def uploader():
+            # many small and some large uploads (a big random tail part keeps the
+            # temporary file growing); errors are expected once the server is gone
+            while not stop.is_set():
+                parts = [read(n) for n in rnd.sample(pool, rnd.randint(1, 4))]
+                if rnd.random() < 0.3:
+                    parts.append(os.urandom(rnd.randint(1, 6) << 20))
+                try:
+                    s.stow(parts)
+                except OSError:
+                    return
+
+        threads = [threading.Thread(target=uploader) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(rnd.uniform(0.05, 1.5))
+        s.kill9()
+        stop.set()
+        for t in threads:
+            t.join(30)
+    s = Store(store)
+    try:
+        n = check_consistent(store, s, sent)
+        figures.append(n)
+        # and the store still takes uploads
+        st, _, body = s.stow([read(pool[0])])
+        assert st == 200, body[:300]
+    finally:
+        assert s.stop() == 0
+    print(f"kill -9 rounds {rounds}: instances after each restart {figures}")
+    report("kill9", rounds=rounds, instances_after_restart=figures)
+
+
+# ---------------------------------------------------------------- disk full
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root): " + r.stderr.decode(errors="replace"))
+    yield str(mnt)
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+def copies(name, count):
+    """count copies of a corpus object, each with its own SOP Instance UID: (url, bytes)."""
+    import pydicom
+    out = []
+    for k in range(count):
+        ds = pydicom.dcmread(os.path.join(SEG_DIR, name + ".dcm"))
+        sop = f"2.25.{4242000000 + k}{random.randrange(10**9)}"
+        ds.SOPInstanceUID = sop
+        ds.file_meta.MediaStorageSOPInstanceUID = sop
+        buf = io.BytesIO()
+        ds.save_as(buf, write_like_original=True)
+        out.append((sop, f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{sop}",
+                    buf.getvalue()))
+    return out
+
+
+def test_store_full_0xA700(tiny_fs):
+    store = os.path.join(tiny_fs, "store")
+    s = Store(store)
+    objs = copies("dcmqi_partial_overlaps", 16)  # 16 x 237 kB into 2 MiB
+    sent = {sop: (url, data) for sop, url, data in objs}
+    failures, stored = [], []
+    try:
+        for sop, url, data in objs:
+            st, h, body = s.stow([data])
+            assert st in (200, 409, 413, 507), (sop, st, body[:300])
+            if st == 200:
+                stored.append(sop)
+                continue
+            if st == 409:
+                doc = json.loads(body)
+                reasons = [it["00081197"]["Value"][0] for it in doc.get("00081198", {}).get("Value", [])]
+                assert reasons == [0xA700], (sop, reasons, doc)
+            failures.append(st)
+            if len(failures) >= 4:
+                break
+        assert stored and failures, (stored, failures)
+        # no half-written objects, nothing left in tmp, the stored ones intact
+        assert s.proc.poll() is None
+        assert check_consistent(store, s, sent) == len(stored)
+        assert set(stored) == indexed_sops(s)
+        # reads still work on the full disk
+        st, _, body = s.request("GET", sent[stored[0]][0] + "/frames/1/rendered")
+        assert st == 200, body[:200]
+        print(f"store full: {len(stored)} stored, then statuses {failures}")
+        report("store_full", stored=len(stored), failure_statuses=failures)
+    finally:
+        assert s.stop() == 0
