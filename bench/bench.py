@@ -51,11 +51,23 @@ def timed(label, cmd, env=None, cwd=None, stdout=subprocess.DEVNULL):
     """Wall seconds of one process run (fails loudly on a non-zero exit)."""
     note_cmd(label, cmd)
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
+    out, err = p.communicate()
     dt = time.perf_counter() - t0
+    # communicate() reaped the child; its CPU time is in our children's rusage delta.
     if p.returncode:
-        raise SystemExit(f"{label}: exit {p.returncode}: {p.stderr.decode()[-500:]}")
+        raise SystemExit(f"{label}: exit {p.returncode}: {err.decode()[-500:]}")
+    p.stdout = out
     return dt, p
+
+
+def timed_cpu(label, cmd, **kw):
+    """(wall seconds, CPU seconds user+sys) of one process run."""
+    import resource
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    dt, p = timed(label, cmd, **kw)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), p
 
 
 def free_port():
@@ -258,8 +270,15 @@ def measure(a):
     R["objects"]["big"] = {"path": big, "frames": n_big, "bytes": os.path.getsize(big),
                            "rows": info["rows"], "columns": info["columns"],
                            "type": info["segmentation_type"], "segments": len(info["segments"])}
-    frames_dir = os.path.join(out, "frames")
-    peer_dir = os.path.join(out, "peer-png")
+    # PNG files go to tmpfs when there is one: on ext4, creating 6807 files right after
+    # deleting the previous round's 6807 costs seconds of kernel time in the inode
+    # allocator (find_get_block_common / recently_deleted in perf), for both tools alike.
+    # One extra segweb run per round writes to disk (bench/.out) to show that cost.
+    tmp_root = a.tmpfs if a.tmpfs and os.path.isdir(a.tmpfs) else out
+    R["png_output_dir"] = tmp_root
+    frames_dir = os.path.join(tmp_root, "segweb-bench-frames")
+    peer_dir = os.path.join(tmp_root, "segweb-bench-peer-png")
+    disk_frames_dir = os.path.join(out, "frames")
 
     # Warm the page cache for everybody (all figures are page-cache-warm).
     subprocess.run(["cat", big], stdout=subprocess.DEVNULL)
@@ -267,16 +286,23 @@ def measure(a):
     # ---- A: command-line paths, interleaved per round --------------------
     A = {k: [] for k in ["segweb_info", "segweb_frame_cli", "segweb_cold_http",
                          "segweb_cold_http_listen", "segweb_frames", "pydicom_meta",
-                         "pydicom_meta_inproc", "pydicom_decode", "pydicom_png"]}
+                         "pydicom_meta_inproc", "pydicom_decode", "pydicom_png",
+                         "segweb_info_cpu", "segweb_frame_cli_cpu", "segweb_cold_http_cpu",
+                         "segweb_frames_cpu", "pydicom_meta_cpu", "pydicom_png_cpu",
+                         "segweb_frames_disk"]}
     for r in range(rounds):
         log(f"CLI round {r + 1}/{rounds}")
-        A["segweb_info"].append(timed("segweb info", [sw, "info", big])[0])
-        dt, p = timed("pydicom meta", [PY, PEER, "meta", big], stdout=subprocess.PIPE)
+        dt, cpu, _ = timed_cpu("segweb info", [sw, "info", big])
+        A["segweb_info"].append(dt)
+        A["segweb_info_cpu"].append(cpu)
+        dt, cpu, p = timed_cpu("pydicom meta", [PY, PEER, "meta", big], stdout=subprocess.PIPE)
         A["pydicom_meta"].append(dt)
+        A["pydicom_meta_cpu"].append(cpu)
         A["pydicom_meta_inproc"].append(float(p.stdout.split()[1]))
         frame_no = 1 + (r * 2399) % n_big
-        A["segweb_frame_cli"].append(
-            timed("segweb frame (cold CLI)", [sw, "frame", big, str(frame_no)])[0])
+        dt, cpu, _ = timed_cpu("segweb frame (cold CLI)", [sw, "frame", big, str(frame_no)])
+        A["segweb_frame_cli"].append(dt)
+        A["segweb_frame_cli_cpu"].append(cpu)
         # Cold HTTP: fresh process -> port accepts -> first frame PNG received.
         t0 = time.perf_counter()
         port = free_port()
@@ -291,6 +317,7 @@ def measure(a):
         st, body = http_get(port, f"/files/big.dcm/frames/{frame_no}/rendered")
         t_first = time.perf_counter() - t0
         assert st == 200 and body[:8] == b"\x89PNG\r\n\x1a\n", st
+        A["segweb_cold_http_cpu"].append(proc_cpu(proc.pid))
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         lf.close()
@@ -298,13 +325,18 @@ def measure(a):
         A["segweb_cold_http_listen"].append(t_listen)
 
         shutil.rmtree(frames_dir, ignore_errors=True)
-        A["segweb_frames"].append(
-            timed("segweb frames", [sw, "frames", big, "--out", frames_dir])[0])
+        dt, cpu, _ = timed_cpu("segweb frames", [sw, "frames", big, "--out", frames_dir])
+        A["segweb_frames"].append(dt)
+        A["segweb_frames_cpu"].append(cpu)
+        shutil.rmtree(disk_frames_dir, ignore_errors=True)
+        A["segweb_frames_disk"].append(
+            timed("segweb frames (to disk)", [sw, "frames", big, "--out", disk_frames_dir])[0])
         if r < a.slow_rounds:
             A["pydicom_decode"].append(timed("pydicom decode", [PY, PEER, "decode", big])[0])
             shutil.rmtree(peer_dir, ignore_errors=True)
-            A["pydicom_png"].append(
-                timed("pydicom png", [PY, PEER, "png", big, peer_dir])[0])
+            dt, cpu, _ = timed_cpu("pydicom png", [PY, PEER, "png", big, peer_dir])
+            A["pydicom_png"].append(dt)
+            A["pydicom_png_cpu"].append(cpu)
     n_png = len([f for f in os.listdir(frames_dir) if f.endswith(".png")])
     R["frames_written"] = n_png
     R["A"] = {k: stats(v) for k, v in A.items()}
@@ -460,8 +492,8 @@ def measure(a):
         D[name]["segweb_warm_rps"] = stats([x["rps"] for x in d["segweb_warm"]])
         D[name]["segweb_warm_p99_ms"] = stats([x["p99_ms"] for x in d["segweb_warm"]])
     R["D"] = D
-    shutil.rmtree(frames_dir, ignore_errors=True)
-    shutil.rmtree(peer_dir, ignore_errors=True)
+    for d_ in (frames_dir, peer_dir, disk_frames_dir):
+        shutil.rmtree(d_, ignore_errors=True)
     R["commands"] = COMMANDS
     return R
 
@@ -510,6 +542,7 @@ def main():
     ap.add_argument("--rendered-requests", type=int, default=5)
     ap.add_argument("--cache-mb", type=int, default=256)
     ap.add_argument("--png-cache-mb", type=int, default=64)
+    ap.add_argument("--tmpfs", default="/dev/shm", help="where PNG files are written ('' = bench/.out)")
     a = ap.parse_args()
     a.out = os.path.abspath(a.out)
     R = measure(a)
