@@ -710,6 +710,26 @@ static bool read_geometry(struct builder *b, const struct seg_limits *lim)
     return true;
 }
 
+/* A lying NumberOfFrames must not buy a large index (and a larger JSON document) with
+ * a tiny file: every frame needs at least its native bits, or one 8-byte fragment item
+ * when encapsulated, so more frames than twice what the file can hold (plus slack for
+ * the tolerated "fewer frames present than declared" defect) are refused. Deflated data
+ * sets are exempt (their size on disk says nothing about the inflated size). */
+static bool frames_plausible(struct builder *b, uint64_t file_size, bool deflated)
+{
+    const struct seg_index *idx = b->idx;
+    if (deflated)
+        return true;
+    uint64_t bits = (uint64_t)idx->rows * idx->columns * idx->bits_allocated;
+    uint64_t per = idx->pixels.encoding != SEG_ENC_NATIVE ? 8 : (bits + 7) / 8;
+    if (per && (uint64_t)idx->number_of_frames > (2 * file_size + 65536) / per)
+        return err_set(b->e, ERR_INVALID,
+                       "NumberOfFrames %u is not plausible: %llu frames of this size need more than the %llu-byte file",
+                       idx->number_of_frames, (unsigned long long)idx->number_of_frames,
+                       (unsigned long long)file_size);
+    return true;
+}
+
 static const char *sop_class_name(const char *uid)
 {
     static const struct { const char *uid, *name; } names[] = {
@@ -802,7 +822,9 @@ struct seg_index *decoder_seg_open(const char *path, const struct seg_limits *li
     idx->pixels.big_endian = syntaxes[which].big_endian;
     b.shared = dataset_seq_item(b.root, T_SHARED, 0);
 
-    if (!read_instance(&b) || !read_geometry(&b, limits) || !read_segments(&b) || !read_frames(&b))
+    if (!read_instance(&b) || !read_geometry(&b, limits) ||
+        !frames_plausible(&b, (uint64_t)st.st_size, syntaxes[which].deflated) || !read_segments(&b) ||
+        !read_frames(&b))
         goto fail;
     if (!read_pixels(&b, idx->fd, (uint64_t)st.st_size, syntaxes[which].explicit_vr,
                      syntaxes[which].big_endian, syntaxes[which].deflated))
