@@ -162,6 +162,7 @@ struct seg_limits {
     uint64_t max_pixels_per_frame; /* Rows*Columns, default 2^26 */
     uint32_t max_frames;           /* default 1,000,000 */
     uint64_t max_frame_bytes;      /* decoded bytes of one frame, default 256 MiB */
+    uint64_t max_inflated_bytes;   /* Deflated Explicit VR LE: the inflated data set, default 256 MiB */
 };
 
 /* Reads the file's header and builds the index. Pixel Data is not read (only

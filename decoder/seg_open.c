@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "decoder/arena.h"
 #include "decoder/dataset.h"
@@ -730,6 +731,60 @@ static bool frames_plausible(struct builder *b, uint64_t file_size, bool deflate
     return true;
 }
 
+/* Deflated Explicit VR Little Endian: DCMTK inflates the whole data set into memory
+ * (about three times its inflated size), so a 0.5 MB file of deflated zeros cost 1.5 GB.
+ * Before DCMTK sees the file, inflate it once in 64 KiB steps, counting, and refuse it
+ * past the limit. Only the Part 10 meta group is parsed here (its group length and
+ * whether it names the deflated syntax); anything odd is left to DCMTK to report. */
+#define DEFLATED_TS "1.2.840.10008.1.2.1.99"
+static bool inflated_size_ok(int fd, uint64_t size, uint64_t max, struct err *e)
+{
+    uint8_t head[144];
+    if (size < sizeof head || pread(fd, head, sizeof head, 0) != (ssize_t)sizeof head ||
+        memcmp(head + 128, "DICM", 4) || memcmp(head + 132, "\x02\x00\x00\x00UL\x04\x00", 8))
+        return true;
+    uint64_t meta_end = 144 + ((uint32_t)head[140] | (uint32_t)head[141] << 8 | (uint32_t)head[142] << 16 |
+                               (uint32_t)head[143] << 24);
+    if (meta_end > size || meta_end > 144 + 65536)
+        return true;
+    uint8_t *in = malloc(65536), *out = malloc(65536);
+    bool ok = true;
+    if (!in || !out)
+        goto done;
+    size_t mlen = (size_t)(meta_end - 144);
+    if (pread(fd, in, mlen, 144) != (ssize_t)mlen || !memmem(in, mlen, DEFLATED_TS, strlen(DEFLATED_TS)))
+        goto done;
+    z_stream z = {0};
+    if (inflateInit2(&z, -15) != Z_OK)
+        goto done;
+    uint64_t off = meta_end, total = 0;
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+        if (z.avail_in == 0) {
+            ssize_t got = pread(fd, in, 65536, (off_t)off);
+            if (got <= 0)
+                break;
+            off += (uint64_t)got;
+            z.next_in = in;
+            z.avail_in = (uInt)got;
+        }
+        z.next_out = out;
+        z.avail_out = 65536;
+        rc = inflate(&z, Z_NO_FLUSH);
+        total += 65536 - z.avail_out;
+        if (total > max) {
+            ok = err_set(e, ERR_LIMIT, "the deflated data set inflates to more than the max-inflated-bytes limit of %llu",
+                         (unsigned long long)max);
+            break;
+        }
+    }
+    inflateEnd(&z);
+done:
+    free(in);
+    free(out);
+    return ok;
+}
+
 static const char *sop_class_name(const char *uid)
 {
     static const struct { const char *uid, *name; } names[] = {
@@ -771,6 +826,9 @@ struct seg_index *decoder_seg_open(const char *path, const struct seg_limits *li
         goto fail;
     }
 
+    if (!inflated_size_ok(fd, (uint64_t)st.st_size,
+                          limits && limits->max_inflated_bytes ? limits->max_inflated_bytes : (256ull << 20), e))
+        goto fail;
     b.f = dataset_open(path, e);
     if (!b.f)
         goto fail;

@@ -61,6 +61,8 @@ static const struct option TABLE[] = {
      "most frames per object (413 beyond)"},
     {"max-frame-bytes", "SEGWEB_MAX_FRAME_BYTES", U32(max_frame_bytes), "268435456", 1, 2147483647u,
      "decoded bytes of one frame; bounds RLE/deflate/JPEG bombs (413 beyond)"},
+    {"max-inflated-bytes", "SEGWEB_MAX_INFLATED_BYTES", U32(max_inflated_bytes), "268435456", 1, 2147483647u,
+     "inflated bytes of a Deflated Explicit VR Little Endian object (413 beyond)"},
     {"max-json-bytes", "SEGWEB_MAX_JSON_BYTES", U32(max_json_bytes), "67108864", 1024, 2147483647u,
      "largest JSON answer, bytes before compression (413 beyond)"},
     {"auth-token", "SEGWEB_AUTH_TOKEN", STR(auth_token), "", 0, 0,

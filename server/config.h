@@ -29,6 +29,7 @@ struct config {
     uint32_t max_frame_pixels; /* Rows x Columns per object (decoder seg_limits) */
     uint32_t max_frames;       /* frames per object */
     uint32_t max_frame_bytes;  /* decoded bytes of one frame */
+    uint32_t max_inflated_bytes; /* a Deflated Explicit VR LE data set, inflated */
     uint32_t max_json_bytes;   /* one JSON answer */
     char auth_token[512];      /* "" = no bearer-token check; --auth-token-file fills it */
     char auth_token_file[1024];

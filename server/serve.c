@@ -88,9 +88,9 @@ int serve_main(int argc, char **argv)
                 (unsigned long long)n);
     }
 
-    /* Object limits (--max-frame-pixels, --max-frames, --max-frame-bytes), enforced by the
+    /* Object limits (--max-frame-pixels, --max-frames, --max-frame-bytes, --max-inflated-bytes), enforced by the
      * decoder for every index the cache builds; lives until the cache is freed below. */
-    struct seg_limits limits = {cfg.max_frame_pixels, cfg.max_frames, cfg.max_frame_bytes};
+    struct seg_limits limits = {cfg.max_frame_pixels, cfg.max_frames, cfg.max_frame_bytes, cfg.max_inflated_bytes};
     ctx.cache = api_index_cache_new_limited((size_t)cfg.cache_mb << 20, &limits, &e);
     if (!ctx.cache)
         goto out;

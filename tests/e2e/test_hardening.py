@@ -523,8 +523,19 @@ def test_limits_named(root):
         assert st == 413 and b"max-body" in body, body
     finally:
         assert s.stop() == 0
-    s = Server(["--max-frames", "10", "--max-frame-bytes", "100"], files_root=root)
+    # a Deflated Explicit VR LE object whose data set inflates to 16 MiB of zeros (~16 kB on disk)
+    import pydicom
+    ds = pydicom.dcmread(os.path.join(SEG_DIR, "dcmtk_deflated_dcmqi_38x23_odd.dcm"))
+    ds.PixelData = bytes(16 << 20)
+    ds.save_as(os.path.join(root, "inflate-bomb.dcm"), write_like_original=False)
+    assert os.path.getsize(os.path.join(root, "inflate-bomb.dcm")) < 100000
+    s = Server(["--max-frames", "10", "--max-frame-bytes", "100", "--max-inflated-bytes", str(8 << 20)],
+               files_root=root)
     try:
+        st, _, body = s.get("/files/inflate-bomb.dcm/segments")
+        assert st == 413 and b"max-inflated-bytes" in body, body
+        st, _, body = s.get("/files/dcmtk_deflated_dcmqi_38x23_odd.dcm/segments")
+        assert st == 200
         st, _, body = s.get("/files/hd_sm_dots_tiled_full.dcm/segments")
         assert st == 413 and b"max-frames" in body, body
         st, _, body = s.get("/files/dcmqi_38x23_odd.dcm/frames/1/rendered")  # 38x23 1-bit: 110 bytes
@@ -541,7 +552,8 @@ def test_limits_named(root):
 
 def test_help_names_every_limit():
     out = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True, check=True).stdout
-    for flag in ("--max-body", "--max-frame-pixels", "--max-frames", "--max-frame-bytes", "--max-json-bytes",
+    for flag in ("--max-body", "--max-frame-pixels", "--max-frames", "--max-frame-bytes", "--max-inflated-bytes",
+                 "--max-json-bytes", "--max-parts",
                  "--max-connections", "--connection-timeout", "--queue", "--auth-token", "--auth-token-file"):
         assert flag in out, flag
 
