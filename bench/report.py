@@ -136,7 +136,8 @@ def main():
     rend = B.get("orthanc_rendered_s")
     if rend:
         rps = 1 / rend["median"]
-        w(f"| DICOMweb `…/frames/N/rendered` | {fmt(C['segweb']['rps']['median'], 'rps')} | | "
+        w(f"| DICOMweb `…/frames/N/rendered` (segweb: the warm rate above; Orthanc: one request "
+          f"at a time, {rend['n']} random frames) | {fmt(C['segweb']['rps']['median'], 'rps')} | | "
           f"Orthanc | {rps:.2f}/s ({fmt(rend['median'])} per frame) | "
           f"{fmt(rend['min'])} – {fmt(rend['max'])} per frame (n={rend['n']}) | "
           f"{C['segweb']['rps']['median'] / rps:,.0f}× |")
@@ -296,9 +297,11 @@ def main():
     w("Everything above: `bench/run.sh` (as root on Debian 12). Inside it, in order:")
     w("")
     w("```")
+    # Paths relative to the repository the run used (ports are picked free per run).
+    root = os.path.dirname(os.path.dirname(os.path.dirname(R["config"]["segweb"]))) + "/"
     for label, cmd in R["commands"]:
         w(f"# {label}")
-        w(cmd)
+        w(cmd.replace(root, ""))
     w("```")
     w("")
     w("Orthanc configuration (temporary directory, loopback, no authentication):")

@@ -13,7 +13,7 @@
 # 6. writes bench/RESULTS.md and bench/chart.png (bench/report.py).
 #
 # Environment: ROUNDS (5), SLOW_ROUNDS (3, the 10-20 s peer runs), DURATION (8, wrk seconds),
-# SKIP_INSTALL=1, SKIP_PERF=1. Takes about 15 minutes on 2 cores, most of it the peers.
+# SKIP_INSTALL=1, SKIP_PERF=1, SKIP_MEASURE=1 (reuse bench/.out/results.json). Takes about 15 minutes on 2 cores, most of it the peers.
 # Not part of CI (.ci/run); the CI guard is tests/bench/test_guard.py.
 set -euo pipefail
 
@@ -63,9 +63,13 @@ BUILD_DIR=build-bench BUILD_TYPE=Release scripts/build.sh >"$OUT/build.log" 2>&1
 SEGWEB=$ROOT/build-bench/server/segweb
 
 # ---- 4. measurements -------------------------------------------------------------
-say "measuring (rounds: ${ROUNDS:-5})"
-"$PY" "$BENCH/bench.py" --segweb "$SEGWEB" --data "$DATA" --out "$OUT" \
-  --rounds "${ROUNDS:-5}" --slow-rounds "${SLOW_ROUNDS:-3}" --duration "${DURATION:-8}"
+if [[ "${SKIP_MEASURE:-0}" == 1 && -s "$OUT/results.json" ]]; then
+  say "SKIP_MEASURE=1: reusing $OUT/results.json"
+else
+  say "measuring (rounds: ${ROUNDS:-5})"
+  "$PY" "$BENCH/bench.py" --segweb "$SEGWEB" --data "$DATA" --out "$OUT" \
+    --rounds "${ROUNDS:-5}" --slow-rounds "${SLOW_ROUNDS:-3}" --duration "${DURATION:-8}"
+fi
 
 # ---- 5. profile --------------------------------------------------------------------
 PROF=$OUT/profile.txt
@@ -75,7 +79,7 @@ if [[ "${SKIP_PERF:-0}" != 1 ]] && perf stat -e instructions true >/dev/null 2>&
   top() { # perf.data, mode (self|children), limit
     local flags=(--no-children); [[ $2 == children ]] && flags=(--children)
     perf report -i "$1" "${flags[@]}" --stdio -g none --percent-limit "$3" 2>/dev/null |
-      grep -E '^ +[0-9]' | sed -E 's/ +$//' | head -25
+      grep -E '^ +[0-9]' | sed -E 's/ +$//' | head -25 || true  # head closes the pipe early
   }
   N=$(jq .objects.big.frames "$OUT/results.json")
   {
