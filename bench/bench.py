@@ -31,6 +31,9 @@ ROOT = os.path.dirname(HERE)
 LUA = os.path.join(HERE, "random_frames.lua")
 PEER = os.path.join(HERE, "peers", "pydicom_seg.py")
 PY = "/usr/bin/python3"
+DCMJS = os.path.join(HERE, "peers", "dcmjs", "seg.js")
+HAVE_DCMJS = (shutil.which("node") is not None and
+              os.path.isdir(os.path.join(HERE, "peers", "dcmjs", "node_modules", "dcmjs")))
 BOUNDARY = "segwebBenchBoundary7d1"
 STOW_CT = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
 
@@ -289,7 +292,7 @@ def measure(a):
                          "pydicom_meta_inproc", "pydicom_decode", "pydicom_png",
                          "segweb_info_cpu", "segweb_frame_cli_cpu", "segweb_cold_http_cpu",
                          "segweb_frames_cpu", "pydicom_meta_cpu", "pydicom_png_cpu",
-                         "segweb_frames_disk"]}
+                         "segweb_frames_disk", "dcmjs_meta", "dcmjs_decode"]}
     for r in range(rounds):
         log(f"CLI round {r + 1}/{rounds}")
         dt, cpu, _ = timed_cpu("segweb info", [sw, "info", big])
@@ -299,6 +302,8 @@ def measure(a):
         A["pydicom_meta"].append(dt)
         A["pydicom_meta_cpu"].append(cpu)
         A["pydicom_meta_inproc"].append(float(p.stdout.split()[1]))
+        if HAVE_DCMJS:
+            A["dcmjs_meta"].append(timed("dcmjs meta", ["node", DCMJS, "meta", big])[0])
         frame_no = 1 + (r * 2399) % n_big
         dt, cpu, _ = timed_cpu("segweb frame (cold CLI)", [sw, "frame", big, str(frame_no)])
         A["segweb_frame_cli"].append(dt)
@@ -333,6 +338,8 @@ def measure(a):
             timed("segweb frames (to disk)", [sw, "frames", big, "--out", disk_frames_dir])[0])
         if r < a.slow_rounds:
             A["pydicom_decode"].append(timed("pydicom decode", [PY, PEER, "decode", big])[0])
+            if HAVE_DCMJS:
+                A["dcmjs_decode"].append(timed("dcmjs decode", ["node", DCMJS, "decode", big])[0])
             shutil.rmtree(peer_dir, ignore_errors=True)
             dt, cpu, _ = timed_cpu("pydicom png", [PY, PEER, "png", big, peer_dir])
             A["pydicom_png"].append(dt)

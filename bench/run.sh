@@ -8,7 +8,8 @@
 #    (cached: the default 226 MB BINARY one, an odd-sized 333x517 one and a FRACTIONAL one),
 # 3. builds segweb (Release) into build-bench/,
 # 4. runs bench/bench.py: segweb, the pydicom + Pillow script and Orthanc + DICOMweb (on
-#    loopback, temporary storage and config) on the same objects, interleaved, in rounds,
+#    loopback, temporary storage and config) on the same objects, interleaved, in rounds
+#    (and the dcmjs script, bench/peers/dcmjs, when npm can install it),
 # 5. profiles the hot paths with perf when perf works here (bench/.out/profile.txt),
 # 6. writes bench/RESULTS.md and bench/chart.png (bench/report.py).
 #
@@ -39,6 +40,12 @@ if [[ "${SKIP_INSTALL:-0}" != 1 ]]; then
   # linux-perf is optional (the profile section is skipped without it).
   $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]::${#PKGS[@]}-1}" >/dev/null
   $SUDO apt-get install -y -qq --no-install-recommends linux-perf >/dev/null 2>&1 || true
+  # Optional Node peer (dcmjs from npm): skipped when npm or the registry is not reachable.
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null 2>&1 || true
+  if command -v npm >/dev/null; then
+    (cd "$BENCH/peers/dcmjs" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null 2>&1) ||
+      echo "dcmjs peer: npm ci failed; running without it" >&2
+  fi
   # (The package may start a system Orthanc on 8042; the benchmark runs its own on a free port.)
   "$ROOT/scripts/install-deps.sh" >/dev/null
 fi
