@@ -162,6 +162,23 @@ def main():
           f"{om} | {orr} | — |")
     w("")
 
+    w("### Peer figures against the issue's table (issue 6, measured elsewhere on a 2-core Debian 12 machine)")
+    w("")
+    w("| peer figure | issue 6 | this run (median, min – max) |")
+    w("|---|---|---|")
+    def pr(label, issue, st, unit="s"):
+        if st:
+            w(f"| {label} | {issue} | {fmt(st['median'], unit)} ({fmt(st['min'], unit)} – {fmt(st['max'], unit)}) |")
+    pr("pydicom + Pillow: time to segment metadata", "3.0–3.4 s", A["pydicom_meta"])
+    pr("pydicom + Pillow: all frames decoded", "4.5 s", A["pydicom_decode"])
+    pr("pydicom + Pillow: all frames as PNG", "17.2 s", A["pydicom_png"])
+    pr("dcmjs: time to segment metadata", "1.6–2.2 s", A.get("dcmjs_meta"))
+    pr("dcmjs: all frames decoded", "12 s", A.get("dcmjs_decode"))
+    pr("Orthanc: STOW", "3.2 s", B["orthanc_stow"])
+    pr("Orthanc: metadata", "1.6 s", B["orthanc_metadata"])
+    pr("Orthanc: `/preview` frames/s (wrk -c16)", "285/s", C["orthanc_preview"]["rps"], "rps")
+    pr("Orthanc: DICOMweb `/rendered`, seconds per frame", "about 1 s", B.get("orthanc_rendered_s"))
+    w("")
     w("### CPU time of the same runs (user + sys; less disturbed by the other load on the machine)")
     w("")
     w("| run | CPU median | min – max |")
