@@ -33,6 +33,7 @@ struct http_server {
     atomic_ullong next_id;
     unsigned id_prefix;
     atomic_bool draining;
+    MHD_socket quiesced; /* listen socket handed back by MHD_quiesce_daemon, closed after stop */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     long alive; /* exchanges not yet completed */
@@ -395,6 +396,7 @@ struct http_server *http_server_start(const struct config *cfg, struct api_ctx *
     s->id_prefix = (unsigned)getpid() ^ (unsigned)time(NULL);
     atomic_init(&s->next_id, 0);
     atomic_init(&s->draining, false);
+    s->quiesced = MHD_INVALID_SOCKET;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
@@ -428,9 +430,10 @@ uint16_t http_server_port(struct http_server *s) { return s->port; }
 void http_server_drain(struct http_server *s, unsigned timeout_s)
 {
     atomic_store(&s->draining, true);
-    MHD_socket fd = MHD_quiesce_daemon(s->d);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    /* MHD's I/O threads drop the listen socket from their epoll sets with some delay:
+     * closing it here raced with them (ThreadSanitizer), so it is closed after
+     * MHD_stop_daemon(), as libmicrohttpd asks. */
+    s->quiesced = MHD_quiesce_daemon(s->d);
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += timeout_s;
@@ -450,6 +453,8 @@ void http_server_stop(struct http_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->d);
+    if (s->quiesced != MHD_INVALID_SOCKET)
+        close(s->quiesced);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);

@@ -13,7 +13,8 @@ slow and vanishing clients.
     mid-request (file descriptors and RSS steady).
 
 Env: SEGWEB_BIN, SEGWEB_TESTDATA; SEGWEB_HARDENING_QUICK=1 runs 2,000 disconnects
-instead of 10,000 (for slow sanitizer builds); SEGWEB_HARDENING_REPORT=FILE appends
+instead of 10,000 (for slow sanitizer builds); SEGWEB_HARDENING_RSS_CHECK=0 skips the RSS
+bound (ThreadSanitizer builds); SEGWEB_HARDENING_REPORT=FILE appends
 the figures (status counts, fd / RSS) as JSON lines.
 """
 import glob
@@ -682,6 +683,7 @@ def test_disconnects_leak_nothing(root):
         print(f"{n} disconnects: fds {fd0} -> {fd1}, rss {rss0} -> {rss1} kB")
         report("disconnects", count=n, fds_before=fd0, fds_after=fd1, rss_kb_before=rss0, rss_kb_after=rss1)
         assert fd1 <= fd0 + 2, (fd0, fd1)
-        assert rss1 - rss0 < 48 * 1024, (rss0, rss1)
+        if os.environ.get("SEGWEB_HARDENING_RSS_CHECK", "1") == "1":  # TSan's shadow memory grows on its own
+            assert rss1 - rss0 < 48 * 1024, (rss0, rss1)
     finally:
         assert s.stop() == 0
