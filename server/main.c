@@ -1,5 +1,6 @@
 /* segweb: one binary, several commands. `serve` runs the HTTP service; the rest
  * are command-line front ends to the decoder. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,12 @@ static void usage(FILE *to)
 
 int main(int argc, char **argv)
 {
+    /* Indexing a large SEG makes DCMTK allocate and free ~100k small nodes;
+     * with glibc's fastbins the next large malloc then consolidates them all.
+     * Without fastbins the cold path (index + first frame) of a 6807-frame
+     * object took 0.19 s instead of 0.23 s (median of 7), and the warm frame
+     * rate did not change measurably. */
+    mallopt(M_MXFAST, 0);
     if (argc < 2) {
         usage(stderr);
         return 2;
