@@ -94,8 +94,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
     }
+    /* Store resources name a study, and maybe a series and an instance (QIDO / WADO levels):
+     * whatever is named is a valid UID. */
     if (ok && req.res.kind == API_RES_STORE &&
-        (!api_uid_valid(req.res.study) || !api_uid_valid(req.res.series) || !api_uid_valid(req.res.sop)))
+        ((req.res.study[0] && !api_uid_valid(req.res.study)) || (req.res.series[0] && !api_uid_valid(req.res.series)) ||
+         (req.res.sop[0] && !api_uid_valid(req.res.sop)) || (req.res.sop[0] && !req.res.series[0])))
         abort();
     /* The confinement function on its own, with the raw bytes as a relative path. */
     char rel[API_RELPATH_MAX + 1];
