@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "api/png_cache.h"
+
 static const int STATUSES[] = {200, 204, 304, 400, 404, 405, 406, 408, 413, 414, 415, 422, 500, 503};
 #define N_STATUS (sizeof STATUSES / sizeof STATUSES[0] + 1) /* + "other" */
 static const double BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -185,6 +187,25 @@ bool metrics_render(void *arg, struct buf *out, struct err *e)
                        "# TYPE segweb_index_seconds_total counter\nsegweb_index_seconds_total %.6f\n",
                        (unsigned long long)st.loads, (unsigned long long)st.load_failures,
                        st.load_seconds);
+    }
+    if (ok) {
+        struct api_png_cache_stats ps;
+        api_png_cache_stats(&ps);
+        ok = put(out, e,
+                 "# HELP segweb_png_cache_hits_total Frame PNGs answered from the encoded-PNG cache.\n"
+                 "# TYPE segweb_png_cache_hits_total counter\nsegweb_png_cache_hits_total %llu\n"
+                 "# HELP segweb_png_cache_misses_total Frame PNGs encoded (cache on, not cached).\n"
+                 "# TYPE segweb_png_cache_misses_total counter\nsegweb_png_cache_misses_total %llu\n"
+                 "# HELP segweb_png_cache_evictions_total PNGs evicted for the byte budget.\n"
+                 "# TYPE segweb_png_cache_evictions_total counter\nsegweb_png_cache_evictions_total %llu\n",
+                 (unsigned long long)ps.hits, (unsigned long long)ps.misses,
+                 (unsigned long long)ps.evictions);
+        ok = ok && put(out, e,
+                       "# HELP segweb_png_cache_bytes Memory held by cached PNGs (with entry overhead).\n"
+                       "# TYPE segweb_png_cache_bytes gauge\nsegweb_png_cache_bytes %zu\n"
+                       "# HELP segweb_png_cache_budget_bytes --png-cache-mb in bytes (0: off).\n"
+                       "# TYPE segweb_png_cache_budget_bytes gauge\nsegweb_png_cache_budget_bytes %zu\n",
+                       ps.bytes, ps.budget);
     }
     pthread_mutex_unlock(&render_mu);
     return ok;

@@ -128,4 +128,7 @@ def test_repeated_frame_reads_no_pixel_data(server):
           f"read {read} bytes ({read / n:.0f} per request)")
     # Only the HTTP requests themselves (well under 1 KB each), no frame reads.
     assert read < n * 1024, read
+    hits = metric(conn, "segweb_png_cache_hits_total")
+    if hits is not None:  # all n answered from the encoded-PNG cache
+        assert hits >= n, hits
     assert metric(conn, "segweb_index_builds_total") == 1
