@@ -743,16 +743,20 @@ static bool inflated_size_ok(int fd, uint64_t size, uint64_t max, struct err *e)
     if (size < sizeof head || pread(fd, head, sizeof head, 0) != (ssize_t)sizeof head ||
         memcmp(head + 128, "DICM", 4) || memcmp(head + 132, "\x02\x00\x00\x00UL\x04\x00", 8))
         return true;
-    uint64_t meta_end = 144 + ((uint32_t)head[140] | (uint32_t)head[141] << 8 | (uint32_t)head[142] << 16 |
-                               (uint32_t)head[143] << 24);
-    if (meta_end > size || meta_end > 144 + 65536)
+    /* 64-bit sum: in 32 bits a group length of 0xFFFFFFFF wrapped to a tiny meta_end
+     * and a huge read into the 64 KiB buffer (found by fuzz_decoder). */
+    uint64_t glen = (uint64_t)head[140] | (uint64_t)head[141] << 8 | (uint64_t)head[142] << 16 |
+                    (uint64_t)head[143] << 24;
+    uint64_t meta_end = 144 + glen;
+    if (meta_end > size || glen > 65536)
         return true;
     uint8_t *in = malloc(65536), *out = malloc(65536);
     bool ok = true;
     if (!in || !out)
         goto done;
     size_t mlen = (size_t)(meta_end - 144);
-    if (pread(fd, in, mlen, 144) != (ssize_t)mlen || !memmem(in, mlen, DEFLATED_TS, strlen(DEFLATED_TS)))
+    if (mlen < strlen(DEFLATED_TS) || pread(fd, in, mlen, 144) != (ssize_t)mlen ||
+        !memmem(in, mlen, DEFLATED_TS, strlen(DEFLATED_TS)))
         goto done;
     z_stream z = {0};
     if (inflateInit2(&z, -15) != Z_OK)
