@@ -20,17 +20,16 @@ import json
 import os
 import random
 import re
-import shutil
-import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from segweb_process import SegwebProcess
 
 BIN = os.environ.get("SEGWEB_BIN", os.path.join(os.path.dirname(__file__), "../../build/server/segweb"))
 TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
@@ -83,35 +82,11 @@ def multipart(parts, boundary=BOUNDARY):
 CT = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
 
 
-class Store:
+class Store(SegwebProcess):
     def __init__(self, store, args=()):
         self.store = store
-        self.tmp = tempfile.mkdtemp(prefix="segweb-fault-")
-        self.log = os.path.join(self.tmp, "stderr.log")
-        self.logf = open(self.log, "wb")
-        cmd = [BIN, "serve", "--listen", "127.0.0.1:0", "--store", store, "--max-body", str(64 << 20)] + list(args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.logf)
-        self.port = None
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            m = re.search(r"\(port (\d+)\)", self.read_log())
-            if m:
-                self.port = int(m.group(1))
-                break
-            assert self.proc.poll() is None, "segweb exited early:\n" + self.read_log()
-            time.sleep(0.05)
-        assert self.port, self.read_log()
-        while time.time() < deadline:
-            try:
-                if self.request("GET", "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
-
-    def read_log(self):
-        with open(self.log, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        super().__init__(BIN, ["--store", store, "--max-body", str(64 << 20)] + list(args),
+                         prefix="segweb-fault-", own_store=False)
 
     def request(self, method, target, body=None, headers=None, timeout=120):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -146,28 +121,6 @@ class Store:
             s.close()
         m = re.match(rb"HTTP/1\.[01] (\d{3})", data)
         return (int(m.group(1)) if m else None), data
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.logf.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
-        rc = self.proc.returncode
-        if rc != 0:
-            print(self.read_log()[-6000:])
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        return rc
-
 
 def instance_url(name):
     st, se, sop = uids(name)

@@ -26,7 +26,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -37,6 +36,8 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+
+from segweb_process import SegwebProcess
 
 BIN = os.environ.get("SEGWEB_BIN", os.path.join(os.path.dirname(__file__), "../../build/server/segweb"))
 TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
@@ -59,42 +60,10 @@ def report(kind, **fields):
             f.write(json.dumps({"test": kind, **fields}) + "\n")
 
 
-class Server:
+class Server(SegwebProcess):
     def __init__(self, args, files_root=None, env_extra=None):
-        self.tmp = tempfile.mkdtemp(prefix="segweb-hard-")
-        self.log = os.path.join(self.tmp, "stderr.log")
-        env = dict(os.environ)
-        env.update(env_extra or {})
-        cmd = [BIN, "serve", "--listen", "127.0.0.1:0", "--store", os.path.join(self.tmp, "store")]
-        if files_root:
-            cmd += ["--files-root", files_root]
-        cmd += args
-        self.logf = open(self.log, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.logf, env=env)
-        self.port = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            m = re.search(r"\(port (\d+)\)", self.read_log())
-            if m:
-                self.port = int(m.group(1))
-                break
-            assert self.proc.poll() is None, "segweb exited early:\n" + self.read_log()
-            time.sleep(0.05)
-        assert self.port, "no port in log:\n" + self.read_log()
-        while time.time() < deadline:
-            try:
-                if self.get("/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
-
-    def read_log(self):
-        with open(self.log, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def alive(self):
-        return self.proc.poll() is None
+        root = ["--files-root", files_root] if files_root else []
+        super().__init__(BIN, root + list(args), env_extra, prefix="segweb-hard-")
 
     def get(self, target, headers=None, method="GET", body=None, timeout=60):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -120,22 +89,6 @@ class Server:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
-        rc = self.proc.returncode
-        if rc != 0:
-            print(self.read_log()[-6000:])
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        return rc
-
 
 def expected(name):
     with open(os.path.join(EXP_DIR, name + ".json")) as f:

@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from segweb_process import SegwebProcess
+
 BIN = os.environ.get("SEGWEB_BIN", os.path.join(os.path.dirname(__file__), "../../build/server/segweb"))
 TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
 SEG_DIR = os.path.join(TESTDATA, "seg")
@@ -32,39 +34,10 @@ SECRET = "segweb-outside-secret-7f3a"
 pytestmark = pytest.mark.skipif(not os.path.exists(BIN) or not NAMES, reason="binary or corpus missing")
 
 
-class Server:
+class Server(SegwebProcess):
     def __init__(self, args, env_extra=None, files_root=None):
-        self.tmp = tempfile.mkdtemp(prefix="segweb-e2e-")
-        self.log = os.path.join(self.tmp, "stderr.log")
-        env = dict(os.environ)
-        env.update(env_extra or {})
-        cmd = [BIN, "serve", "--listen", "127.0.0.1:0", "--store", os.path.join(self.tmp, "store")]
-        if files_root:
-            cmd += ["--files-root", files_root]
-        cmd += args
-        self.logf = open(self.log, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.logf, env=env)
-        self.port = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            m = re.search(r"\(port (\d+)\)", self.read_log())
-            if m:
-                self.port = int(m.group(1))
-                break
-            assert self.proc.poll() is None, "segweb exited early:\n" + self.read_log()
-            time.sleep(0.05)
-        assert self.port, "no port in log:\n" + self.read_log()
-        while time.time() < deadline:
-            try:
-                if self.get("/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
-
-    def read_log(self):
-        with open(self.log, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        root = ["--files-root", files_root] if files_root else []
+        super().__init__(BIN, root + list(args), env_extra, prefix="segweb-e2e-")
 
     def conn(self, timeout=60):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -81,23 +54,6 @@ class Server:
         if conn is None:
             c.close()
         return r.status, hdrs, body
-
-    def stop(self):
-        """SIGTERM; returns the exit status (0 expected; sanitizer reports make it non-zero)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
-        rc = self.proc.returncode
-        if rc != 0:
-            print(self.read_log()[-4000:])
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        return rc
-
 
 @pytest.fixture(scope="module")
 def tree():
