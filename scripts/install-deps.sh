@@ -9,9 +9,12 @@ PACKAGES=(
   build-essential cmake pkg-config g++
   # libraries (see README: "which library does what")
   libdcmtk-dev libpng-dev libjansson-dev zlib1g-dev libopenjp2-7-dev libcharls-dev
-  libmicrohttpd-dev libsqlite3-dev
+  libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libnifti2-dev libteem-dev
   # tests (the suites run under /usr/bin/python3) and tools
-  python3-pydicom python3-numpy python3-pil python3-pytest dcmtk nodejs
+  python3-pydicom python3-numpy python3-pil python3-pytest python3-nibabel dcmtk nodejs npm
+  # independent checkers and real peers: dciodvfy (SEGs we write), Orthanc + DICOMweb
+  # (upstream archive), nginx (the balancer), Chromium (browser tests via playwright-core)
+  dicom3tools orthanc orthanc-dicomweb nginx chromium
   curl ca-certificates git
   # hardening: libFuzzer targets (scripts/fuzz.sh), load runs (scripts/soak.sh)
   clang libclang-rt-14-dev wrk
