@@ -11,7 +11,7 @@ PACKAGES=(
   libdcmtk-dev libpng-dev libjansson-dev zlib1g-dev libopenjp2-7-dev libcharls-dev
   libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libnifti2-dev libteem-dev
   # tests (the suites run under /usr/bin/python3) and tools
-  python3-pydicom python3-numpy python3-pil python3-pytest python3-nibabel dcmtk nodejs npm
+  python3-pydicom python3-numpy python3-pil python3-pytest python3-nibabel dcmtk nodejs
   # independent checkers and real peers: dciodvfy (SEGs we write), Orthanc + DICOMweb
   # (upstream archive), nginx (the balancer), Chromium (browser tests via playwright-core)
   dicom3tools orthanc orthanc-dicomweb nginx chromium
