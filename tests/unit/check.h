@@ -1,0 +1,41 @@
+/* The unit tests' one harness. CHECK(cond, fmt, ...) counts a pass, or prints
+ * the place and the message of a failure and goes on; main returns
+ * check_done(), which prints the tally. check_testdata() is the shared corpus
+ * (SEGWEB_TESTDATA, set by tests/CMakeLists.txt) or NULL when it is
+ * missing. Each test binary is one .c file that includes this. */
+#ifndef SEGWEB_TESTS_UNIT_CHECK_H
+#define SEGWEB_TESTS_UNIT_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int check_passed, check_failed;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            check_passed++;                                                                        \
+        } else {                                                                                   \
+            check_failed++;                                                                        \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+        }                                                                                          \
+    } while (0)
+
+static inline int check_done(void)
+{
+    printf("%d passed, %d failed\n", check_passed, check_failed);
+    return check_failed ? 1 : 0;
+}
+
+static inline const char *check_testdata(void)
+{
+    const char *dir = getenv("SEGWEB_TESTDATA");
+    if (dir && *dir && access(dir, R_OK) == 0)
+        return dir;
+    return NULL;
+}
+
+#endif
