@@ -83,30 +83,13 @@ static OPJ_INT32 clamp(OPJ_INT32 v, OPJ_INT32 max)
     return v < 0 ? 0 : v > max ? max : v;
 }
 
-bool codec_j2k_decode(const uint8_t *in, size_t in_len, const struct codec_frame *f,
-                      uint8_t *out, size_t out_len, struct err *e)
+/* A decompressor for format whose messages go to why (first error kept). NULL with e set. */
+static opj_codec_t *codec_open(OPJ_CODEC_FORMAT format, char *why, struct err *e)
 {
-    if (!codec_check_output(f, out_len, "jpeg2000", e))
-        return false;
-    uint64_t npix = (uint64_t)f->rows * f->columns;
-
-    OPJ_CODEC_FORMAT format;
-    if (in_len >= sizeof j2k_signature && memcmp(in, j2k_signature, sizeof j2k_signature) == 0)
-        format = OPJ_CODEC_J2K;
-    else if (in_len >= sizeof jp2_signature && memcmp(in, jp2_signature, sizeof jp2_signature) == 0)
-        format = OPJ_CODEC_JP2;
-    else
-        return err_set(e, ERR_INVALID, "jpeg2000: neither a J2K codestream nor a JP2 file");
-
-    bool ok = false;
-    char why[WHY_LEN] = "";
-    struct memstream mem = {in, in_len, 0};
-    opj_image_t *img = NULL;
-    opj_stream_t *st = NULL;
     opj_codec_t *codec = opj_create_decompress(format);
     if (!codec) {
         err_set(e, ERR_NOMEM, "jpeg2000: cannot create decoder");
-        goto out;
+        return NULL;
     }
     opj_set_info_handler(codec, quiet, NULL);
     opj_set_warning_handler(codec, quiet, NULL);
@@ -116,65 +99,59 @@ bool codec_j2k_decode(const uint8_t *in, size_t in_len, const struct codec_frame
     opj_set_default_decoder_parameters(&params);
     if (!opj_setup_decoder(codec, &params)) {
         err_set(e, ERR_INTERNAL, "jpeg2000: cannot set up decoder: %s", why);
-        goto out;
+        opj_destroy_codec(codec);
+        return NULL;
     }
+    return codec;
+}
 
-    st = opj_stream_create(OPJ_J2K_STREAM_CHUNK_SIZE, OPJ_TRUE);
+/* A read stream over mem. NULL with e set. */
+static opj_stream_t *stream_open(struct memstream *mem, struct err *e)
+{
+    opj_stream_t *st = opj_stream_create(OPJ_J2K_STREAM_CHUNK_SIZE, OPJ_TRUE);
     if (!st) {
         err_set(e, ERR_NOMEM, "jpeg2000: cannot create stream");
-        goto out;
+        return NULL;
     }
     opj_stream_set_read_function(st, mem_read);
     opj_stream_set_skip_function(st, mem_skip);
     opj_stream_set_seek_function(st, mem_seek);
-    opj_stream_set_user_data(st, &mem, NULL);
-    opj_stream_set_user_data_length(st, in_len);
+    opj_stream_set_user_data(st, mem, NULL);
+    opj_stream_set_user_data_length(st, mem->len);
+    return st;
+}
 
-    if (!opj_read_header(st, codec, &img) || !img) {
-        err_set(e, ERR_INVALID, "jpeg2000: bad header: %s", why[0] ? why : "unreadable");
-        goto out;
-    }
+/* The main header against the frame we expect: its size, one unsigned
+ * component, not subsampled, at most the allocated bits. */
+static bool header_matches(const opj_image_t *img, const struct codec_frame *f, struct err *e)
+{
+    uint64_t npix = (uint64_t)f->rows * f->columns;
     uint64_t w = (uint64_t)img->x1 - img->x0, h = (uint64_t)img->y1 - img->y0;
     if (img->x1 < img->x0 || img->y1 < img->y0 || w != f->columns || h != f->rows) {
         /* More pixels than expected is a limit (possible bomb); anything else is a bad frame. */
         bool larger = img->x1 >= img->x0 && img->y1 >= img->y0 && w * h > npix;
-        err_set(e, larger ? ERR_LIMIT : ERR_INVALID,
-                "jpeg2000: stream is %llux%llu, frame is %ux%u (columns x rows)",
-                (unsigned long long)w, (unsigned long long)h, f->columns, f->rows);
-        goto out;
+        return err_set(e, larger ? ERR_LIMIT : ERR_INVALID,
+                       "jpeg2000: stream is %llux%llu, frame is %ux%u (columns x rows)",
+                       (unsigned long long)w, (unsigned long long)h, f->columns, f->rows);
     }
-    if (img->numcomps != 1) {
-        err_set(e, ERR_INVALID, "jpeg2000: stream has %u components, expected 1", img->numcomps);
-        goto out;
-    }
-    opj_image_comp_t *c = &img->comps[0];
-    if (c->dx != 1 || c->dy != 1) {
-        err_set(e, ERR_INVALID, "jpeg2000: component is subsampled %ux%u", c->dx, c->dy);
-        goto out;
-    }
-    if (c->sgnd) {
-        err_set(e, ERR_UNSUPPORTED, "jpeg2000: signed samples not supported");
-        goto out;
-    }
+    if (img->numcomps != 1)
+        return err_set(e, ERR_INVALID, "jpeg2000: stream has %u components, expected 1", img->numcomps);
+    const opj_image_comp_t *c = &img->comps[0];
+    if (c->dx != 1 || c->dy != 1)
+        return err_set(e, ERR_INVALID, "jpeg2000: component is subsampled %ux%u", c->dx, c->dy);
+    if (c->sgnd)
+        return err_set(e, ERR_UNSUPPORTED, "jpeg2000: signed samples not supported");
     unsigned max_prec = f->bits_allocated == 16 ? 16 : 8;
-    if (c->prec < 1 || c->prec > max_prec) {
-        err_set(e, ERR_INVALID, "jpeg2000: stream has %u-bit samples, frame has %u allocated",
-                c->prec, (unsigned)f->bits_allocated);
-        goto out;
-    }
+    if (c->prec < 1 || c->prec > max_prec)
+        return err_set(e, ERR_INVALID, "jpeg2000: stream has %u-bit samples, frame has %u allocated",
+                       c->prec, (unsigned)f->bits_allocated);
+    return true;
+}
 
-    if (!opj_decode(codec, st, img) || !opj_end_decompress(codec, st)) {
-        err_set(e, ERR_INVALID, "jpeg2000: decode failed: %s", why[0] ? why : "corrupt data");
-        goto out;
-    }
-    c = &img->comps[0];
-    if (!c->data || c->w != f->columns || c->h != f->rows) {
-        err_set(e, ERR_INVALID, "jpeg2000: decoded component is %ux%u, frame is %ux%u", c->w, c->h,
-                f->columns, f->rows);
-        goto out;
-    }
-
-    const OPJ_INT32 *s = c->data;
+/* Decoded samples to native frame bytes (bit-packed, 8 or 16 bits, clamped). */
+static void unpack(const OPJ_INT32 *s, const struct codec_frame *f, uint8_t *out, size_t out_len)
+{
+    uint64_t npix = (uint64_t)f->rows * f->columns;
     if (f->bits_allocated == 1) {
         memset(out, 0, out_len);
         for (uint64_t i = 0; i < npix; i++)
@@ -189,6 +166,47 @@ bool codec_j2k_decode(const uint8_t *in, size_t in_len, const struct codec_frame
             memcpy(out + 2 * i, &v, 2);
         }
     }
+}
+
+bool codec_j2k_decode(const uint8_t *in, size_t in_len, const struct codec_frame *f,
+                      uint8_t *out, size_t out_len, struct err *e)
+{
+    if (!codec_check_output(f, out_len, "jpeg2000", e))
+        return false;
+
+    OPJ_CODEC_FORMAT format;
+    if (in_len >= sizeof j2k_signature && memcmp(in, j2k_signature, sizeof j2k_signature) == 0)
+        format = OPJ_CODEC_J2K;
+    else if (in_len >= sizeof jp2_signature && memcmp(in, jp2_signature, sizeof jp2_signature) == 0)
+        format = OPJ_CODEC_JP2;
+    else
+        return err_set(e, ERR_INVALID, "jpeg2000: neither a J2K codestream nor a JP2 file");
+
+    bool ok = false;
+    char why[WHY_LEN] = "";
+    struct memstream mem = {in, in_len, 0};
+    opj_image_t *img = NULL;
+    opj_stream_t *st = NULL;
+    opj_codec_t *codec = codec_open(format, why, e);
+    if (!codec || !(st = stream_open(&mem, e)))
+        goto out;
+    if (!opj_read_header(st, codec, &img) || !img) {
+        err_set(e, ERR_INVALID, "jpeg2000: bad header: %s", why[0] ? why : "unreadable");
+        goto out;
+    }
+    if (!header_matches(img, f, e))
+        goto out;
+    if (!opj_decode(codec, st, img) || !opj_end_decompress(codec, st)) {
+        err_set(e, ERR_INVALID, "jpeg2000: decode failed: %s", why[0] ? why : "corrupt data");
+        goto out;
+    }
+    const opj_image_comp_t *c = &img->comps[0];
+    if (!c->data || c->w != f->columns || c->h != f->rows) {
+        err_set(e, ERR_INVALID, "jpeg2000: decoded component is %ux%u, frame is %ux%u", c->w, c->h,
+                f->columns, f->rows);
+        goto out;
+    }
+    unpack(c->data, f, out, out_len);
     ok = true;
 out:
     if (img)
