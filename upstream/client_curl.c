@@ -261,13 +261,18 @@ struct xfer {
     bool delivered;   /* bytes went to on_data */
     bool aborted;     /* a callback said stop */
     bool too_large;
+    bool idle_timeout; /* no byte for read_timeout_ms */
+    double last_byte;  /* monotonic seconds of the last byte received (or the start) */
 };
+
+static double now_s(void);
 
 /* Called once per header line, for every response (redirects too). */
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
     struct xfer *x = arg;
     size_t len = size * n;
+    x->last_byte = now_s();
     if (len >= 5 && !strncasecmp(p, "HTTP/", 5)) {
         /* a new response (after a redirect or 100-continue): reset */
         x->r->content_type[0] = 0;
@@ -337,6 +342,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
 {
     struct xfer *x = arg;
     size_t len = size * n;
+    x->last_byte = now_s();
     if (!x->headed && !head(x))
         return 0;
     if (x->discard)
@@ -403,6 +409,18 @@ static enum upstream_fail classify(CURLcode rc)
     }
 }
 
+/* The read timeout: curl's low-speed check averages over seconds, so a trickle
+ * can keep it quiet; this one counts the time since the last byte. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    struct xfer *x = arg;
+    if ((now_s() - x->last_byte) * 1000.0 > (double)x->u->cfg.read_timeout_ms) {
+        x->idle_timeout = true;
+        return 1;
+    }
+    return 0;
+}
+
 static void setup(struct upstream *u, CURL *h, const char *url, struct curl_slist *hdrs, struct xfer *x)
 {
     curl_easy_reset(h);
@@ -413,10 +431,10 @@ static void setup(struct upstream *u, CURL *h, const char *url, struct curl_slis
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, u->cfg.max_redirects ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)u->cfg.max_redirects);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)u->cfg.connect_timeout_ms);
-    /* read timeout: under 1 byte/s for read_timeout_ms (curl counts whole seconds) */
-    long low = (long)((u->cfg.read_timeout_ms + 999) / 1000);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, low ? low : 1L);
+    x->last_byte = now_s();
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
     if (u->cfg.total_timeout_ms)
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)u->cfg.total_timeout_ms);
     if (u->cfg.max_body_bytes)
@@ -544,6 +562,8 @@ bool upstream_stream(struct upstream *u, const char *path, const char *accept, u
         r->attempts = attempt + 1;
         setup(u, slot->h, url, hdrs, &x);
         CURLcode rc = curl_easy_perform(slot->h);
+        if (x.idle_timeout)
+            rc = CURLE_OPERATION_TIMEDOUT;
         if (rc == CURLE_OK && !x.headed && !head(&x)) /* an empty body: head now */
             rc = CURLE_WRITE_ERROR;
         if (x.aborted) {
@@ -567,7 +587,10 @@ bool upstream_stream(struct upstream *u, const char *path, const char *accept, u
                 retry = true;
             } else {
                 r->fail = classify(rc);
-                if (rc == CURLE_TOO_MANY_REDIRECTS)
+                if (x.idle_timeout)
+                    err_set(e, ERR_IO, "upstream: %s%s: no data for %u ms%s", u->url, path,
+                            u->cfg.read_timeout_ms, x.delivered ? " (after part of the body)" : "");
+                else if (rc == CURLE_TOO_MANY_REDIRECTS)
                     err_set(e, ERR_IO, "upstream: %s%s: more than %u redirects (a loop?)", u->url, path,
                             u->cfg.max_redirects);
                 else

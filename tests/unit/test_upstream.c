@@ -391,6 +391,8 @@ static void test_client(void)
 
     e = (struct err)ERR_INIT;
     CHECK(!upstream_get(u, "/stall", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_TIMEOUT);
+    if (r.fail != UPSTREAM_FAIL_TIMEOUT)
+        fprintf(stderr, "stall: %s (%s, %.2f s)\n", e.msg, upstream_fail_name(r.fail), r.seconds);
     buf_free(&b);
 
     CHECK(!upstream_get(u, "/ok\r\nX: y", NULL, &b, &r, &e));
