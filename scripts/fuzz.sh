@@ -27,6 +27,7 @@ targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
   targets=(fuzz_decoder fuzz_route fuzz_frame_png)
   [[ -f api/multipart.h ]] && targets+=(fuzz_multipart)
+  [[ -f upstream/upstream.h ]] && targets+=(fuzz_upstream_multipart)
 fi
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${targets[@]}"
 

@@ -269,6 +269,10 @@ static size_t process(struct upstream_mp *m, const unsigned char *w, size_t len,
                             UPSTREAM_MP_HEADERS_MAX);
                     return (size_t)-1;
                 }
+                if (!w[i]) {
+                    err_set(e, ERR_PARSE, "multipart: NUL byte in part headers");
+                    return (size_t)-1;
+                }
                 m->hdr[m->hlen++] = (char)w[i++];
                 if (w[i - 1] == '\n' && headers_complete(m->hdr, m->hlen)) {
                     size_t n = m->hlen;

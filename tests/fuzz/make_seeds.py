@@ -8,6 +8,7 @@ into the repository):
                   with the matching codec selector
   fuzz_route      request targets (good, traversal attempts, odd encodings)
   fuzz_multipart  multipart/related bodies with their Content-Type (if the target exists)
+  fuzz_upstream_multipart  the same, as an upstream archive answers them
 
 usage: make_seeds.py TESTDATA OUT
 """
@@ -103,3 +104,13 @@ if small:
                             f'multipart/related; boundary="{b}"; type=application/dicom']):
         with open(os.path.join(d, f"mp-{i}"), "wb") as f:
             f.write(ct.encode() + b"\n" + body)
+
+# fuzz_upstream_multipart: the same format, as an upstream archive answers (a 73-character
+# boundary like Orthanc's, one part, transfer-syntax=*)
+d = target_dir("fuzz_upstream_multipart")
+if small:
+    b = "0d6e4e32-6c86-4d8b-b1e2-1f4a1b7c1e55-7f8c5e9a-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
+    body = (f"--{b}\r\nContent-Type: application/dicom; transfer-syntax=*\r\nContent-Length: {len(obj)}\r\n\r\n").encode() \
+        + obj + f"\r\n--{b}--\r\n".encode()
+    with open(os.path.join(d, "orthanc-0"), "wb") as f:
+        f.write(f'multipart/related; type="application/dicom"; boundary={b}'.encode() + b"\n" + body)
