@@ -1,0 +1,202 @@
+"""Scale-out: segweb replicas behind Debian's nginx running docker/nginx/ verbatim,
+and Debian's Orthanc (DICOMweb plugin) as the upstream archive. Loopback only.
+
+  test_k8s_copies_match          the nginx files embedded in docker/k8s/ are docker/nginx/'s
+  test_orthanc_archive           the archive harness: the corpus and its source images
+                                 uploaded; a SEG pulled whole with transfer-syntax=* is
+                                 byte-identical to the file (what the pull-through relies on)
+  test_routing_by_instance       three replicas, nginx in front: every URL of an instance
+                                 reaches one replica, instances spread over all three; one
+                                 replica killed mid-run: zero failed client requests
+"""
+import glob
+import http.client
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+
+import pydicom
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
+from scaleout_harness import ROOT, Nginx, Orthanc, http_request  # noqa: E402
+from segweb_process import SegwebProcess  # noqa: E402
+
+BIN = os.environ.get("SEGWEB_BIN", os.path.join(ROOT, "build-asan", "server", "segweb"))
+TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(ROOT, "..", "shared", "testdata"))
+SEG_DIR = os.path.join(TESTDATA, "seg")
+SRC_DIR = os.path.join(TESTDATA, "source")
+
+
+def corpus_segs():
+    return sorted(glob.glob(os.path.join(SEG_DIR, "*.dcm")))
+
+
+def corpus_sources():
+    return sorted(p for p in glob.glob(os.path.join(SRC_DIR, "**", "*"), recursive=True) if os.path.isfile(p))
+
+
+def uids(path):
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
+
+
+def stow(port, paths):
+    """STOW-RS of paths to segweb; returns the set of SOP Instance UIDs it stored."""
+    b = "segweb-scaleout-" + uuid.uuid4().hex
+    body = b""
+    for p in paths:
+        with open(p, "rb") as f:
+            body += f"--{b}\r\nContent-Type: application/dicom\r\n\r\n".encode() + f.read() + b"\r\n"
+    body += f"--{b}--\r\n".encode()
+    st, _, resp = http_request(port, "POST", "/studies", body=body,
+                               headers={"Content-Type": f'multipart/related; type="application/dicom"; boundary={b}',
+                                        "Accept": "application/dicom+json"}, timeout=120)
+    assert st in (200, 202, 409), (st, resp[:500])
+    return set(re.findall(rb'"00081155"\s*:\s*\{\s*"vr"\s*:\s*"UI"\s*,\s*"Value"\s*:\s*\[\s*"([0-9.]+)"', resp))
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_k8s_copies_match():
+    """docker/k8s/ embeds the nginx files (a ConfigMap cannot include them): same text."""
+    with open(os.path.join(ROOT, "docker", "nginx", "segweb-key.conf")) as f:
+        key_map = f.read()
+    body = key_map[key_map.index("map $uri"):].strip()
+    for name in ("nginx-configmap.yaml", "ingress.yaml"):
+        with open(os.path.join(ROOT, "docker", "k8s", name)) as f:
+            text = f.read()
+        norm = "\n".join(line.strip() for line in text.splitlines())
+        assert "\n".join(line.strip() for line in body.splitlines()) in norm, name
+    with open(os.path.join(ROOT, "docker", "nginx", "segweb-proxy.conf")) as f:
+        proxy = [line.strip() for line in f if line.strip() and not line.strip().startswith("#")]
+    with open(os.path.join(ROOT, "docker", "k8s", "nginx-configmap.yaml")) as f:
+        cm = [line.strip() for line in f]
+    for line in proxy:
+        if line.startswith(("proxy_set_header X-Forwarded", "proxy_read_timeout", "proxy_send_timeout",
+                            "proxy_next_upstream_timeout")):
+            continue  # tuned per deployment
+        assert line in cm, line
+
+
+@pytest.fixture(scope="module")
+def orthanc():
+    o = Orthanc()
+    yield o
+    o.stop()
+
+
+def test_orthanc_archive(orthanc):
+    paths = corpus_segs() + corpus_sources()
+    for p in paths:
+        orthanc.upload(p)
+    st, _, body = orthanc.get("/dicom-web/studies", {"Accept": "application/dicom+json"})
+    assert st == 200
+    studies = {uids(p)[0] for p in paths}
+    import json
+    got = {s["0020000D"]["Value"][0] for s in json.loads(body)}
+    assert got == studies
+    # a SEG pulled whole, transfer-syntax=*: the part is the file, byte for byte
+    path = os.path.join(SEG_DIR, "hd_ct_binary.dcm")  # Implicit VR LE: a transcoding would show
+    s, se, i = uids(path)
+    st, h, body = orthanc.get(f"/dicom-web/studies/{s}/series/{se}/instances/{i}",
+                              {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
+    assert st == 200 and h["content-type"].startswith("multipart/related")
+    b = re.search(r'boundary="?([^";]+)', h["content-type"]).group(1)
+    part = body.split(f"--{b}".encode())[1]
+    data = part.split(b"\r\n\r\n", 1)[1][:-2]
+    with open(path, "rb") as f:
+        assert data == f.read()
+
+
+# ---------------------------------------------------------------------------
+
+
+class Replica(SegwebProcess):
+    def __init__(self, args=()):
+        super().__init__(BIN, ["--workers", "2", "--io-threads", "1"] + list(args), prefix="segweb-replica-")
+
+
+def test_routing_by_instance():
+    replicas = [Replica() for _ in range(3)]
+    nginx = None
+    try:
+        # every replica holds the corpus (until pull-through: the same store contents)
+        stored = None
+        for r in replicas:
+            got = stow(r.port, corpus_segs())
+            stored = got if stored is None else stored & got
+        assert len(stored) >= 10
+        instances = [u for u in map(uids, corpus_segs()) if u[2].encode() in stored]
+        instances = list({u[2]: u for u in instances}.values())
+        nginx = Nginx([r.port for r in replicas])
+        by_port = {f"127.0.0.1:{r.port}": r for r in replicas}
+
+        # every URL of one instance reaches the same replica
+        where = {}
+        for s, se, i in instances:
+            base = f"/studies/{s}/series/{se}/instances/{i}"
+            seen = set()
+            for tail in ("/metadata", "/segments", "/frames/1/rendered", "/frames/1", ""):
+                st, h, _ = nginx.request("GET", base + tail, headers={"Accept": "*/*"})
+                assert st in (200, 406), (base + tail, st)
+                assert h["x-segweb-key"] == base
+                seen.add(h["x-segweb-replica"])
+            assert len(seen) == 1, (base, seen)
+            where[i] = seen.pop()
+        assert set(where.values()) <= set(by_port)
+        assert len(set(where.values())) == 3, "instances should spread over every replica"
+
+        # replay while one replica is killed: zero failed client requests
+        urls = [f"/studies/{s}/series/{se}/instances/{i}/frames/1/rendered" for s, se, i in instances]
+        failures, done = [], [0]
+        stop = threading.Event()
+
+        def client():
+            conn = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=30)
+            k = 0
+            while not stop.is_set():
+                url = urls[k % len(urls)]
+                k += 1
+                try:
+                    conn.request("GET", url)
+                    r = conn.getresponse()
+                    r.read()
+                    if r.status != 200:
+                        failures.append((url, r.status))
+                except (OSError, http.client.HTTPException) as e:
+                    failures.append((url, repr(e)))
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=30)
+                done[0] += 1
+            conn.close()
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        victim = by_port[where[instances[0][2]]]
+        victim.kill9()
+        replicas.remove(victim)
+        time.sleep(2.0)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert done[0] > 50
+        assert not failures, failures[:10]
+        # the victim's instances moved to other replicas
+        s, se, i = instances[0]
+        st, h, _ = nginx.request("GET", f"/studies/{s}/series/{se}/instances/{i}/segments")
+        assert st == 200 and h["x-segweb-replica"] != where[i]
+        log = nginx.read_log()
+        assert "connect() failed" in log or "upstream" in log
+    finally:
+        if nginx:
+            nginx.stop()
+        rcs = [r.stop() for r in replicas]
+    assert all(rc == 0 for rc in rcs), rcs
