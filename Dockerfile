@@ -13,7 +13,7 @@ RUN rm -rf build && scripts/build.sh && test -x build/server/segweb
 FROM debian:12-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libdcmtk17 libpng16-16 libjansson4 zlib1g libopenjp2-7 libcharls2 libmicrohttpd12 libsqlite3-0 \
+      libdcmtk17 libpng16-16 libjansson4 zlib1g libopenjp2-7 libcharls2 libmicrohttpd12 libsqlite3-0 libcurl4 \
       curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 segweb \
