@@ -1,8 +1,9 @@
-/* upstream/: the multipart reader (table of bodies, fed in every chunk size)
+/* upstream/client_curl.c and upstream/multipart_read.c: the multipart reader (table of bodies, fed in every chunk size)
  * and the curl client against a scripted loopback server (retries on 5xx,
  * connection refused, read timeout, truncated body, body limit, redirect loop,
  * bearer and basic credentials, concurrency cap). */
 #include "upstream/upstream.h"
+#include "tests/unit/check.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -15,14 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#define CHECK1(c) CHECK(c, "%s", #c)
 
 /* ---- multipart ---- */
 
@@ -99,7 +93,7 @@ static void test_multipart_case(const struct mp_case *c, size_t chunk)
     upstream_mp_free(m);
     if (ok != c->ok || (ok && strcmp(p.out, c->want))) {
         fprintf(stderr, "multipart '%s' chunk %zu: ok=%d (%s) got '%s'\n", c->name, chunk, ok, e.msg, p.out);
-        failures++;
+        check_failed++;
     }
 }
 
@@ -120,10 +114,10 @@ static void test_multipart(void)
         struct upstream_mp_callbacks cb = {pb, pd, pe, &p};
         struct err e = ERR_INIT;
         struct upstream_mp *m = upstream_mp_new(ct, &cb, 0, &e);
-        CHECK(m && upstream_mp_feed(m, body, strlen(body), &e) && upstream_mp_finish(m, &e));
-        CHECK(!strcmp(p.out, "[DATA]"));
+        CHECK1(m && upstream_mp_feed(m, body, strlen(body), &e) && upstream_mp_finish(m, &e));
+        CHECK1(!strcmp(p.out, "[DATA]"));
         char v[64];
-        CHECK(upstream_header_find(p.headers[0], strlen(p.headers[0]), "content-type", v, sizeof v) &&
+        CHECK1(upstream_header_find(p.headers[0], strlen(p.headers[0]), "content-type", v, sizeof v) &&
               !strcmp(v, "application/dicom"));
         upstream_mp_free(m);
     }
@@ -133,15 +127,15 @@ static void test_multipart(void)
     struct err e = ERR_INIT;
     struct upstream_mp *m = upstream_mp_new("multipart/related; boundary=b", &cb, 1, &e);
     const char *two = "--b\r\n\r\n1\r\n--b\r\n\r\n2\r\n--b--";
-    CHECK(m && !upstream_mp_feed(m, two, strlen(two), &e) && e.code == ERR_LIMIT);
+    CHECK1(m && !upstream_mp_feed(m, two, strlen(two), &e) && e.code == ERR_LIMIT);
     upstream_mp_free(m);
 
     char v[64];
-    CHECK(upstream_header_param("multipart/related; type=\"application/dicom\"; transfer-syntax=*", "transfer-syntax",
+    CHECK1(upstream_header_param("multipart/related; type=\"application/dicom\"; transfer-syntax=*", "transfer-syntax",
                                 v, sizeof v) && !strcmp(v, "*"));
-    CHECK(upstream_header_param("a/b;boundary=\"q\\\"x\"", "boundary", v, sizeof v) && !strcmp(v, "q\"x"));
-    CHECK(!upstream_header_param("a/b; boundary=\"unterminated", "boundary", v, sizeof v));
-    CHECK(!upstream_header_param("a/b; x=1", "boundary", v, sizeof v));
+    CHECK1(upstream_header_param("a/b;boundary=\"q\\\"x\"", "boundary", v, sizeof v) && !strcmp(v, "q\"x"));
+    CHECK1(!upstream_header_param("a/b; boundary=\"unterminated", "boundary", v, sizeof v));
+    CHECK1(!upstream_header_param("a/b; x=1", "boundary", v, sizeof v));
 }
 
 /* ---- a scripted HTTP server ---- */
@@ -329,12 +323,12 @@ static void *par_get(void *arg)
 static void test_client(void)
 {
     struct server s;
-    CHECK(server_start(&s));
+    CHECK1(server_start(&s));
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/base/", s.port);
     char tok[] = "/tmp/segweb-test-token-XXXXXX";
     int fd = mkstemp(tok);
-    CHECK(write(fd, "s3cr3t-token\n", 13) == 13);
+    CHECK1(write(fd, "s3cr3t-token\n", 13) == 13);
     close(fd);
 
     struct upstream_config cfg = {.url = url, .token_file = tok, .retries = 2, .backoff_ms = 10,
@@ -342,60 +336,60 @@ static void test_client(void)
                                   .max_concurrency = 2};
     struct err e = ERR_INIT;
     struct upstream *u = upstream_new(&cfg, &e);
-    CHECK(u);
+    CHECK1(u);
     if (!u) {
         fprintf(stderr, "%s\n", e.msg);
         return;
     }
-    CHECK(strlen(upstream_url(u)) == strlen(url) - 1); /* the trailing / removed */
+    CHECK1(strlen(upstream_url(u)) == strlen(url) - 1); /* the trailing / removed */
 
     struct buf b = {0};
     struct upstream_reply r;
-    CHECK(upstream_get(u, "/ok", "text/plain", &b, &r, &e) && r.status == 200 && b.len == 5 &&
+    CHECK1(upstream_get(u, "/ok", "text/plain", &b, &r, &e) && r.status == 200 && b.len == 5 &&
           !memcmp(b.data, "hello", 5) && !strcmp(r.content_type, "text/plain") && r.attempts == 1);
-    CHECK(!strcmp(s.last_auth, "Bearer s3cr3t-token"));
+    CHECK1(!strcmp(s.last_auth, "Bearer s3cr3t-token"));
     buf_free(&b);
 
     /* 503 twice, then 200: retried, the 503 bodies never delivered */
     atomic_store(&s.fail_first, 2);
     e = (struct err)ERR_INIT;
-    CHECK(upstream_get(u, "/flaky", NULL, &b, &r, &e) && r.status == 200 && r.attempts == 3 && b.len == 2);
+    CHECK1(upstream_get(u, "/flaky", NULL, &b, &r, &e) && r.status == 200 && r.attempts == 3 && b.len == 2);
     buf_free(&b);
     /* 503 three times: the last answer is the failure */
     atomic_store(&s.fail_first, 3);
     e = (struct err)ERR_INIT;
-    CHECK(!upstream_get(u, "/flaky", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_STATUS && r.status == 503);
+    CHECK1(!upstream_get(u, "/flaky", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_STATUS && r.status == 503);
     buf_free(&b);
     atomic_store(&s.fail_first, 0);
 
     e = (struct err)ERR_INIT;
-    CHECK(upstream_get(u, "/missing", NULL, &b, &r, &e) && r.status == 404 && r.attempts == 1);
+    CHECK1(upstream_get(u, "/missing", NULL, &b, &r, &e) && r.status == 404 && r.attempts == 1);
     buf_free(&b);
 
     e = (struct err)ERR_INIT;
-    CHECK(!upstream_get(u, "/truncated", NULL, &b, &r, &e) && r.fail != UPSTREAM_FAIL_NONE);
+    CHECK1(!upstream_get(u, "/truncated", NULL, &b, &r, &e) && r.fail != UPSTREAM_FAIL_NONE);
     buf_free(&b);
 
     e = (struct err)ERR_INIT;
-    CHECK(!upstream_get(u, "/big", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_TOO_LARGE);
+    CHECK1(!upstream_get(u, "/big", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_TOO_LARGE);
     buf_free(&b);
     e = (struct err)ERR_INIT;
-    CHECK(!upstream_get(u, "/bigchunked", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_TOO_LARGE &&
+    CHECK1(!upstream_get(u, "/bigchunked", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_TOO_LARGE &&
           b.len <= 100000);
     buf_free(&b);
 
     e = (struct err)ERR_INIT;
-    CHECK(!upstream_get(u, "/loop", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_PROTOCOL &&
+    CHECK1(!upstream_get(u, "/loop", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_PROTOCOL &&
           strstr(e.msg, "redirect"));
     buf_free(&b);
 
     e = (struct err)ERR_INIT;
-    CHECK(!upstream_get(u, "/stall", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_TIMEOUT);
+    CHECK1(!upstream_get(u, "/stall", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_TIMEOUT);
     if (r.fail != UPSTREAM_FAIL_TIMEOUT)
         fprintf(stderr, "stall: %s (%s, %.2f s)\n", e.msg, upstream_fail_name(r.fail), r.seconds);
     buf_free(&b);
 
-    CHECK(!upstream_get(u, "/ok\r\nX: y", NULL, &b, &r, &e));
+    CHECK1(!upstream_get(u, "/ok\r\nX: y", NULL, &b, &r, &e));
     buf_free(&b);
 
     /* concurrency cap: 5 parallel slow requests, at most 2 at the server */
@@ -407,34 +401,34 @@ static void test_client(void)
     }
     for (int i = 0; i < 5; i++) {
         pthread_join(th[i], NULL);
-        CHECK(ps[i].ok);
+        CHECK1(ps[i].ok);
     }
-    CHECK(atomic_load(&s.max_concurrent) <= 2);
+    CHECK1(atomic_load(&s.max_concurrent) <= 2);
 
     struct upstream_stats st;
     upstream_stats_get(u, &st);
-    CHECK(st.requests >= 10 && st.retries >= 4 && st.errors >= 5 && st.timeouts >= 1 && st.in_flight == 0);
+    CHECK1(st.requests >= 10 && st.retries >= 4 && st.errors >= 5 && st.timeouts >= 1 && st.in_flight == 0);
     upstream_free(u);
 
     /* basic credentials */
-    CHECK((fd = open(tok, O_WRONLY | O_TRUNC)) >= 0);
-    CHECK(write(fd, "user:pa ss\n", 11) == 11);
+    CHECK1((fd = open(tok, O_WRONLY | O_TRUNC)) >= 0);
+    CHECK1(write(fd, "user:pa ss\n", 11) == 11);
     close(fd);
     struct upstream_config cb = {.url = url, .basic_file = tok};
     e = (struct err)ERR_INIT;
     u = upstream_new(&cb, &e);
-    CHECK(u && upstream_get(u, "/ok", NULL, &b, &r, &e) && !strcmp(s.last_auth, "Basic dXNlcjpwYSBzcw=="));
+    CHECK1(u && upstream_get(u, "/ok", NULL, &b, &r, &e) && !strcmp(s.last_auth, "Basic dXNlcjpwYSBzcw=="));
     buf_free(&b);
     upstream_free(u);
 
     /* empty credentials file, bad URL */
-    CHECK((fd = open(tok, O_WRONLY | O_TRUNC)) >= 0);
+    CHECK1((fd = open(tok, O_WRONLY | O_TRUNC)) >= 0);
     close(fd);
     e = (struct err)ERR_INIT;
-    CHECK(!upstream_new(&cb, &e) && e.code == ERR_INVALID);
+    CHECK1(!upstream_new(&cb, &e) && e.code == ERR_INVALID);
     struct upstream_config bad = {.url = "ftp://x"};
     e = (struct err)ERR_INIT;
-    CHECK(!upstream_new(&bad, &e));
+    CHECK1(!upstream_new(&bad, &e));
     unlink(tok);
 
     /* connection refused: retried, then CONNECT, state DOWN */
@@ -443,10 +437,10 @@ static void test_client(void)
     struct upstream_config cd = {.url = dead, .retries = 1, .backoff_ms = 5};
     e = (struct err)ERR_INIT;
     u = upstream_new(&cd, &e);
-    CHECK(u && !upstream_get(u, "/ok", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_CONNECT && r.attempts == 2);
-    CHECK(!upstream_ping(u, &e));
+    CHECK1(u && !upstream_get(u, "/ok", NULL, &b, &r, &e) && r.fail == UPSTREAM_FAIL_CONNECT && r.attempts == 2);
+    CHECK1(!upstream_ping(u, &e));
     upstream_stats_get(u, &st);
-    CHECK(st.state == UPSTREAM_STATE_DOWN);
+    CHECK1(st.state == UPSTREAM_STATE_DOWN);
     buf_free(&b);
     upstream_free(u);
 
@@ -457,9 +451,5 @@ int main(void)
 {
     test_multipart();
     test_client();
-    if (failures)
-        fprintf(stderr, "%d failures\n", failures);
-    else
-        printf("ok\n");
-    return failures ? 1 : 0;
+    return check_done();
 }

@@ -2,6 +2,7 @@
  * concurrent misses, its error shared), nothing cached on a failed or too large
  * fill, recency surviving a reopen, side files counted and evicted. */
 #include "store/cache_objects.h"
+#include "tests/unit/check.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,14 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#define CHECK1(c) CHECK(c, "%s", #c)
 
 struct filler {
     size_t size;
@@ -84,57 +78,57 @@ static void *par_get(void *arg)
 int main(void)
 {
     char dir[] = "/tmp/segweb-cache-test-XXXXXX";
-    CHECK(mkdtemp(dir));
+    CHECK1(mkdtemp(dir));
     struct err e = ERR_INIT;
     struct store_cache *c = store_cache_open(dir, 1000, &e);
-    CHECK(c);
+    CHECK1(c);
     if (!c)
         return 1;
     struct filler f = {.size = 400};
     enum store_cache_how how;
-    CHECK(get(c, "1.2.1", &f, &how) && how == STORE_CACHE_FILLED);
-    CHECK(get(c, "1.2.1", &f, &how) && how == STORE_CACHE_HIT && f.calls == 1);
-    CHECK(get(c, "1.2.2", &f, &how) && how == STORE_CACHE_FILLED);
+    CHECK1(get(c, "1.2.1", &f, &how) && how == STORE_CACHE_FILLED);
+    CHECK1(get(c, "1.2.1", &f, &how) && how == STORE_CACHE_HIT && f.calls == 1);
+    CHECK1(get(c, "1.2.2", &f, &how) && how == STORE_CACHE_FILLED);
     usleep(20000);
-    CHECK(get(c, "1.2.1", &f, &how) && how == STORE_CACHE_HIT); /* 1.2.1 is now the most recent */
-    CHECK(get(c, "1.2.3", &f, &how) && how == STORE_CACHE_FILLED); /* 1200 > 1000: evicts 1.2.2 */
-    CHECK(cached(dir, "1.2.1") && !cached(dir, "1.2.2") && cached(dir, "1.2.3"));
+    CHECK1(get(c, "1.2.1", &f, &how) && how == STORE_CACHE_HIT); /* 1.2.1 is now the most recent */
+    CHECK1(get(c, "1.2.3", &f, &how) && how == STORE_CACHE_FILLED); /* 1200 > 1000: evicts 1.2.2 */
+    CHECK1(cached(dir, "1.2.1") && !cached(dir, "1.2.2") && cached(dir, "1.2.3"));
     struct store_cache_stats st;
     store_cache_stats_get(c, &st);
-    CHECK(st.evictions == 1 && st.bytes == 800 && st.entries == 2 && st.hits == 2 && st.misses == 3);
+    CHECK1(st.evictions == 1 && st.bytes == 800 && st.entries == 2 && st.hits == 2 && st.misses == 3);
 
     /* a pinned entry outlives the budget until released */
     char path[512];
     e = (struct err)ERR_INIT;
-    CHECK(store_cache_get(c, "1.2.1", fill, &f, path, sizeof path, NULL, &e)); /* pinned */
-    CHECK(get(c, "1.2.4", &f, &how) && how == STORE_CACHE_FILLED); /* evicts 1.2.3, not 1.2.1 */
-    CHECK(cached(dir, "1.2.1") && !cached(dir, "1.2.3") && cached(dir, "1.2.4"));
+    CHECK1(store_cache_get(c, "1.2.1", fill, &f, path, sizeof path, NULL, &e)); /* pinned */
+    CHECK1(get(c, "1.2.4", &f, &how) && how == STORE_CACHE_FILLED); /* evicts 1.2.3, not 1.2.1 */
+    CHECK1(cached(dir, "1.2.1") && !cached(dir, "1.2.3") && cached(dir, "1.2.4"));
     struct filler big = {.size = 700};
     char path5[512];
     e = (struct err)ERR_INIT;
     /* 400 + 400 + 700: 1.2.4 goes; 1.2.1 and the new 1.2.5 are pinned */
-    CHECK(store_cache_get(c, "1.2.5", fill, &big, path5, sizeof path5, &how, &e) && how == STORE_CACHE_FILLED);
-    CHECK(cached(dir, "1.2.1") && !cached(dir, "1.2.4") && cached(dir, "1.2.5"));
+    CHECK1(store_cache_get(c, "1.2.5", fill, &big, path5, sizeof path5, &how, &e) && how == STORE_CACHE_FILLED);
+    CHECK1(cached(dir, "1.2.1") && !cached(dir, "1.2.4") && cached(dir, "1.2.5"));
     store_cache_stats_get(c, &st);
-    CHECK(st.bytes == 1100); /* over, while pinned */
+    CHECK1(st.bytes == 1100); /* over, while pinned */
     /* the budget is a hard bound: with 1.2.1 still pinned, 1.2.5 goes at its release */
     store_cache_release(c, "1.2.5");
     store_cache_stats_get(c, &st);
-    CHECK(st.bytes == 400 && !cached(dir, "1.2.5") && cached(dir, "1.2.1"));
+    CHECK1(st.bytes == 400 && !cached(dir, "1.2.5") && cached(dir, "1.2.1"));
     store_cache_release(c, "1.2.1");
     store_cache_stats_get(c, &st);
-    CHECK(st.bytes == 400 && cached(dir, "1.2.1"));
+    CHECK1(st.bytes == 400 && cached(dir, "1.2.1"));
 
     /* misses without a fill, bad keys, a too large object, a failed fill */
-    CHECK(!get(c, "1.2.77", NULL, NULL));
+    CHECK1(!get(c, "1.2.77", NULL, NULL));
     e = (struct err)ERR_INIT;
-    CHECK(!store_cache_get(c, "../etc/passwd", fill, &f, path, sizeof path, NULL, &e) && e.code == ERR_INVALID);
+    CHECK1(!store_cache_get(c, "../etc/passwd", fill, &f, path, sizeof path, NULL, &e) && e.code == ERR_INVALID);
     struct filler huge = {.size = 1001};
     e = (struct err)ERR_INIT;
-    CHECK(!store_cache_get(c, "1.2.6", fill, &huge, path, sizeof path, NULL, &e) && e.code == ERR_LIMIT);
-    CHECK(!cached(dir, "1.2.6"));
+    CHECK1(!store_cache_get(c, "1.2.6", fill, &huge, path, sizeof path, NULL, &e) && e.code == ERR_LIMIT);
+    CHECK1(!cached(dir, "1.2.6"));
     struct filler bad = {.fail = true};
-    CHECK(!get(c, "1.2.7", &bad, NULL) && !cached(dir, "1.2.7"));
+    CHECK1(!get(c, "1.2.7", &bad, NULL) && !cached(dir, "1.2.7"));
 
     /* single flight: 6 concurrent misses, one fill; then a failed one shared */
     struct filler slow = {.size = 100, .delay_ms = 150};
@@ -147,13 +141,13 @@ int main(void)
     int filled = 0, shared = 0;
     for (int i = 0; i < 6; i++) {
         pthread_join(th[i], NULL);
-        CHECK(ps[i].ok);
+        CHECK1(ps[i].ok);
         filled += ps[i].how == STORE_CACHE_FILLED;
         shared += ps[i].how == STORE_CACHE_SHARED || ps[i].how == STORE_CACHE_HIT;
     }
-    CHECK(slow.calls == 1 && filled == 1 && shared == 5);
+    CHECK1(slow.calls == 1 && filled == 1 && shared == 5);
     store_cache_remove(c, "1.2.9");
-    CHECK(!cached(dir, "1.2.9"));
+    CHECK1(!cached(dir, "1.2.9"));
     struct filler slowbad = {.fail = true, .delay_ms = 150};
     for (int i = 0; i < 6; i++) {
         ps[i] = (struct par){.c = c, .f = &slowbad};
@@ -161,51 +155,47 @@ int main(void)
     }
     for (int i = 0; i < 6; i++) {
         pthread_join(th[i], NULL);
-        CHECK(!ps[i].ok && strstr(ps[i].e.msg, "upstream said no"));
+        CHECK1(!ps[i].ok && strstr(ps[i].e.msg, "upstream said no"));
     }
-    CHECK(slowbad.calls <= 2 && !cached(dir, "1.2.9")); /* one flight (a late caller may start a second) */
+    CHECK1(slowbad.calls <= 2 && !cached(dir, "1.2.9")); /* one flight (a late caller may start a second) */
 
     /* side files count toward the budget and go with their object */
-    CHECK(get(c, "1.3.1", &f, &how));
-    CHECK(store_cache_get(c, "1.3.1", NULL, NULL, path, sizeof path, NULL, &e));
+    CHECK1(get(c, "1.3.1", &f, &how));
+    CHECK1(store_cache_get(c, "1.3.1", NULL, NULL, path, sizeof path, NULL, &e));
     char tmp[512];
     int fd;
-    CHECK(store_cache_tmp(c, tmp, sizeof tmp, &fd, &e));
-    CHECK(write(fd, "index", 5) == 5);
+    CHECK1(store_cache_tmp(c, tmp, sizeof tmp, &fd, &e));
+    CHECK1(write(fd, "index", 5) == 5);
     close(fd);
-    CHECK(store_cache_side_put(c, "1.3.1", "idx", tmp, &e));
+    CHECK1(store_cache_side_put(c, "1.3.1", "idx", tmp, &e));
     store_cache_release(c, "1.3.1");
     char side[512];
-    CHECK(store_cache_side_path(c, "1.3.1", "idx", side, sizeof side, &e) && access(side, F_OK) == 0);
+    CHECK1(store_cache_side_path(c, "1.3.1", "idx", side, sizeof side, &e) && access(side, F_OK) == 0);
     store_cache_stats_get(c, &st);
     uint64_t before = st.bytes;
 
     /* reopen: same entries, same bytes, recency from the access times */
     usleep(20000);
-    CHECK(get(c, "1.2.1", &f, &how) && how == STORE_CACHE_HIT); /* most recent now */
+    CHECK1(get(c, "1.2.1", &f, &how) && how == STORE_CACHE_HIT); /* most recent now */
     store_cache_close(c);
     c = store_cache_open(dir, 1000, &e);
-    CHECK(c);
+    CHECK1(c);
     store_cache_stats_get(c, &st);
-    CHECK(st.bytes == before);
-    CHECK(get(c, "1.2.1", &f, &how) && how == STORE_CACHE_HIT);
+    CHECK1(st.bytes == before);
+    CHECK1(get(c, "1.2.1", &f, &how) && how == STORE_CACHE_HIT);
     struct filler g = {.size = 500};
-    CHECK(get(c, "1.4.1", &g, &how)); /* 1.3.1 (+ side) is the oldest: evicted first */
-    CHECK(!cached(dir, "1.3.1") && access(side, F_OK) != 0 && cached(dir, "1.2.1"));
+    CHECK1(get(c, "1.4.1", &g, &how)); /* 1.3.1 (+ side) is the oldest: evicted first */
+    CHECK1(!cached(dir, "1.3.1") && access(side, F_OK) != 0 && cached(dir, "1.2.1"));
     store_cache_close(c);
 
     /* a smaller budget at reopen evicts down to it */
     c = store_cache_open(dir, 600, &e);
     store_cache_stats_get(c, &st);
-    CHECK(c && st.bytes == 500 && cached(dir, "1.4.1") && !cached(dir, "1.2.1"));
+    CHECK1(c && st.bytes == 500 && cached(dir, "1.4.1") && !cached(dir, "1.2.1"));
     store_cache_close(c);
 
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
-    if (failures)
-        fprintf(stderr, "%d failures\n", failures);
-    else
-        printf("ok\n");
-    return failures ? 1 : 0;
+    CHECK1(system(cmd) == 0);
+    return check_done();
 }
