@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "api/http_error.h"
+#include "api/index_json.h"
 #include "api/route.h"
 #include "api/stream.h"
 #include "decoder/dataset.h"
@@ -353,7 +354,7 @@ static json_t *value_json(const struct qattr *q, const char *text, long long num
         json_object_set_new(o, "Value", json_pack("[I]", (json_int_t)num));
     } else if (text && *text) {
         if (!strcmp(q->vr, "PN")) {
-            json_object_set_new(o, "Value", json_pack("[{s:s}]", "Alphabetic", text));
+            json_object_set_new(o, "Value", json_pack("[{s:o}]", "Alphabetic", api_json_text(text)));
         } else if (!strcmp(q->vr, "IS")) {
             char *end;
             long long v = strtoll(text, &end, 10);
@@ -364,10 +365,10 @@ static json_t *value_json(const struct qattr *q, const char *text, long long num
             char tmp[512];
             snprintf(tmp, sizeof tmp, "%s", text);
             for (char *save = NULL, *t = strtok_r(tmp, "\\", &save); t; t = strtok_r(NULL, "\\", &save))
-                json_array_append_new(vals, json_string(t));
+                json_array_append_new(vals, api_json_text(t));
             json_object_set_new(o, "Value", vals);
         } else {
-            json_object_set_new(o, "Value", json_pack("[s]", text));
+            json_object_set_new(o, "Value", json_pack("[o]", api_json_text(text)));
         }
     }
     return o;

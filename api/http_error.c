@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 /* HTTP status, and STOW-RS failure reason for a part that fails with it. */
 static const struct {
     enum err_code code;
@@ -69,16 +71,21 @@ void api_response_error(struct api_response *r, int status, const char *message)
     buf_free(&r->body);
     r->status = status;
     snprintf(r->content_type, sizeof r->content_type, "application/json");
-    snprintf(r->error, sizeof r->error, "%s", message ? message : "");
-    json_t *doc = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message",
-                            message && *message ? message : api_status_reason(status));
+    /* A message may quote bytes from the request or the object (a path, a UID):
+     * JSON and the log get them as UTF-8, invalid bytes as U+FFFD. */
+    const char *m = message && *message ? message : api_status_reason(status);
+    utf8_copy(r->error, sizeof r->error, message ? message : "");
+    char *text_msg = utf8_repair(m, strlen(m), NULL);
+    json_t *doc = text_msg ? json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", text_msg) : NULL;
+    free(text_msg);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     struct err e = ERR_INIT;
     if (!text || !buf_append(&r->body, text, strlen(text), &e)) {
-        static const char fallback[] = "{\"error\":{\"status\":500,\"message\":\"out of memory\"}}";
+        /* Only an allocation can fail here now. */
+        static const char fallback[] = "{\"error\":{\"status\":503,\"message\":\"out of memory\"}}";
         buf_free(&r->body);
-        r->status = 500;
+        r->status = 503;
         buf_append(&r->body, fallback, sizeof fallback - 1, &e);
     }
     free(text);

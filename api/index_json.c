@@ -1,19 +1,37 @@
 /* The index as JSON. Keys are snake_case; absent DICOM values become null (or
  * "" for strings the object did not carry), so clients see one stable shape. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "api/index_json.h"
+#include "common/utf8.h"
+
+json_t *api_json_text(const char *s)
+{
+    if (!s)
+        s = "";
+    size_t n = strlen(s);
+    if (utf8_valid(s, n))
+        return json_stringn_nocheck(s, n);
+    size_t len;
+    char *fixed = utf8_repair(s, n, &len);
+    json_t *j = fixed ? json_stringn_nocheck(fixed, len) : NULL;
+    free(fixed);
+    return j;
+}
 
 static json_t *str_or_null(const char *s)
 {
-    return s && *s ? json_string(s) : json_null();
+    return s && *s ? api_json_text(s) : json_null();
 }
 
 static json_t *code_json(const struct seg_code *c)
 {
     if (!c->value[0] && !c->scheme[0] && !c->meaning[0])
         return json_null();
-    return json_pack("{s:s, s:s, s:s}", "value", c->value, "scheme", c->scheme, "meaning", c->meaning);
+    return json_pack("{s:o, s:o, s:o}", "value", api_json_text(c->value), "scheme", api_json_text(c->scheme),
+                     "meaning", api_json_text(c->meaning));
 }
 
 static json_t *codes_json(const struct seg_codes *cs)
@@ -53,7 +71,7 @@ static json_t *segment_core(const struct seg_segment *s)
     snprintf(hex, sizeof hex, "#%02x%02x%02x", s->rgb[0], s->rgb[1], s->rgb[2]);
     json_t *o = json_object();
     json_object_set_new(o, "number", json_integer(s->number));
-    json_object_set_new(o, "label", json_string(s->label));
+    json_object_set_new(o, "label", api_json_text(s->label));
     json_object_set_new(o, "description", str_or_null(s->description));
     json_object_set_new(o, "algorithm_type", str_or_null(s->algorithm_type));
     json_object_set_new(o, "algorithm_name", str_or_null(s->algorithm_name));
@@ -92,7 +110,7 @@ static json_t *frame_json(const struct seg_index *idx, uint32_t number)
     json_t *src = json_array();
     for (uint32_t i = 0; i < f->refs_count; i++) {
         const struct seg_source_ref *r = &idx->refs[f->refs_first + i];
-        json_t *ref = json_pack("{s:s, s:o}", "sop_instance_uid", r->sop_instance_uid, "sop_class_uid",
+        json_t *ref = json_pack("{s:o, s:o}", "sop_instance_uid", api_json_text(r->sop_instance_uid), "sop_class_uid",
                                 str_or_null(r->sop_class_uid));
         json_object_set_new(ref, "frame", r->frame ? json_integer(r->frame) : json_null());
         json_array_append_new(src, ref);
@@ -112,19 +130,19 @@ json_t *api_segment_json(const struct seg_index *idx, const struct seg_segment *
     for (size_t i = 0; i < seg->n_frames; i++)
         json_array_append_new(details, frame_json(idx, seg->frames[i]));
     json_object_set_new(o, "frame_details", details);
-    json_object_set_new(o, "sop_instance_uid", json_string(idx->sop_instance_uid));
+    json_object_set_new(o, "sop_instance_uid", api_json_text(idx->sop_instance_uid));
     return o;
 }
 
 json_t *api_index_json(const struct seg_index *idx)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "sop_instance_uid", json_string(idx->sop_instance_uid));
-    json_object_set_new(o, "sop_class_uid", json_string(idx->sop_class_uid));
-    json_object_set_new(o, "study_instance_uid", json_string(idx->study_uid));
-    json_object_set_new(o, "series_instance_uid", json_string(idx->series_uid));
+    json_object_set_new(o, "sop_instance_uid", api_json_text(idx->sop_instance_uid));
+    json_object_set_new(o, "sop_class_uid", api_json_text(idx->sop_class_uid));
+    json_object_set_new(o, "study_instance_uid", api_json_text(idx->study_uid));
+    json_object_set_new(o, "series_instance_uid", api_json_text(idx->series_uid));
     json_object_set_new(o, "frame_of_reference_uid", str_or_null(idx->frame_of_reference_uid));
-    json_object_set_new(o, "transfer_syntax_uid", json_string(idx->transfer_syntax_uid));
+    json_object_set_new(o, "transfer_syntax_uid", api_json_text(idx->transfer_syntax_uid));
     json_object_set_new(o, "patient_id", str_or_null(idx->patient_id));
     json_object_set_new(o, "modality", str_or_null(idx->modality));
     json_object_set_new(o, "rows", json_integer(idx->rows));
@@ -133,7 +151,7 @@ json_t *api_index_json(const struct seg_index *idx)
     json_object_set_new(o, "number_of_frames_absent", json_boolean(idx->number_of_frames_absent));
     json_object_set_new(o, "bits_allocated", json_integer(idx->bits_allocated));
     json_object_set_new(o, "bits_stored", json_integer(idx->bits_stored));
-    json_object_set_new(o, "segmentation_type", json_string(idx->segmentation_type));
+    json_object_set_new(o, "segmentation_type", api_json_text(idx->segmentation_type));
     json_object_set_new(o, "segmentation_kind", json_string(decoder_seg_type_name(idx->type)));
     json_object_set_new(o, "fractional_type", str_or_null(idx->fractional_type));
     json_object_set_new(o, "maximum_fractional_value",
@@ -149,7 +167,7 @@ json_t *api_index_json(const struct seg_index *idx)
                             : json_null());
     json_object_set_new(o, "concatenation",
                         idx->concatenation
-                            ? json_pack("{s:s, s:i, s:i, s:i}", "uid", idx->concatenation_uid, "frame_offset",
+                            ? json_pack("{s:o, s:i, s:i, s:i}", "uid", api_json_text(idx->concatenation_uid), "frame_offset",
                                         idx->concatenation_frame_offset, "in_concatenation_number",
                                         idx->in_concatenation_number, "in_concatenation_total",
                                         idx->in_concatenation_total)
@@ -171,9 +189,9 @@ json_t *api_index_json(const struct seg_index *idx)
         const struct seg_ref_series *rs = &idx->ref_series[i];
         json_t *inst = json_array();
         for (size_t j = 0; j < rs->n_instances; j++)
-            json_array_append_new(inst, json_pack("{s:o, s:s}", "sop_class_uid", str_or_null(rs->class_uids[j]),
-                                                  "sop_instance_uid", rs->instance_uids[j]));
-        json_array_append_new(series, json_pack("{s:s, s:o}", "series_instance_uid", rs->series_uid,
+            json_array_append_new(inst, json_pack("{s:o, s:o}", "sop_class_uid", str_or_null(rs->class_uids[j]),
+                                                  "sop_instance_uid", api_json_text(rs->instance_uids[j])));
+        json_array_append_new(series, json_pack("{s:o, s:o}", "series_instance_uid", api_json_text(rs->series_uid),
                                                 "instances", inst));
     }
     json_object_set_new(o, "referenced_series", series);

@@ -15,4 +15,10 @@ json_t *api_index_json(const struct seg_index *idx);
  * position and source references). */
 json_t *api_segment_json(const struct seg_index *idx, const struct seg_segment *seg);
 
+/* New reference: a JSON string of s (NULL: ""), with bytes that are not
+ * UTF-8 replaced by U+FFFD. jansson refuses invalid UTF-8; every string that
+ * comes from a file or a request goes through here. NULL only when out of
+ * memory. */
+json_t *api_json_text(const char *s);
+
 #endif

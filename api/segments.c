@@ -9,8 +9,10 @@
 
 static bool send_json(json_t *doc, struct api_response *r, struct err *e)
 {
+    /* Every string is UTF-8 (the decoder converts or repairs them), so a NULL
+     * here is a bug, not a full heap: say so (500), not "out of memory". */
     if (!doc)
-        return err_set(e, ERR_NOMEM, "cannot build JSON");
+        return err_set(e, ERR_INTERNAL, "cannot build the JSON document");
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (!text)

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "api/http_error.h"
+#include "api/index_json.h"
 #include "api/multipart.h"
+#include "common/utf8.h"
 #include "decoder/dataset.h"
 
 #define WBUF 65536
@@ -195,7 +197,9 @@ void api_stow_free(struct api_stow *st)
 
 /* ---- attributes ---- */
 
-static void cp(char *dst, size_t sz, const char *src) { snprintf(dst, sz, "%s", src ? src : ""); }
+/* The index's fixed-size fields: cut at a character boundary, never inside one
+ * (a cut UTF-8 sequence would be invalid JSON in every QIDO answer). */
+static void cp(char *dst, size_t sz, const char *src) { utf8_copy(dst, sz, src); }
 
 void api_store_attrs_from_index(const struct seg_index *idx, struct store_attrs *a)
 {
@@ -249,7 +253,7 @@ bool api_store_lookup_store(void *arg, const struct api_resource *res, char *pat
 
 static json_t *uid_attr(const char *vr, const char *v)
 {
-    return json_pack("{s:s,s:[s]}", "vr", vr, "Value", v);
+    return json_pack("{s:s,s:[o]}", "vr", vr, "Value", api_json_text(v));
 }
 
 static void set_if(json_t *item, const char *tag, const char *vr, const char *v)

@@ -1,7 +1,10 @@
 /* libFuzzer target: the decoder on whole files. The input is written to a
  * private temp file (the decoder reads by path and preads frames), indexed with
  * decoder_seg_open under tight limits, then every frame (up to MAX_FRAMES) is
- * read and encoded as gray and RGBA PNG, and the index is rendered as JSON. */
+ * read and encoded as gray and RGBA PNG, and the index is rendered as JSON.
+ * Both JSON documents (the index, and the DICOM JSON of /metadata) must
+ * always build and be valid UTF-8, whatever the object's character set and
+ * bytes (a NULL from jansson used to become a 500 "out of memory"). */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +13,8 @@
 #include <unistd.h>
 
 #include "api/index_json.h"
+#include "common/utf8.h"
+#include "decoder/dataset.h"
 #include "decoder/frame.h"
 #include "decoder/png_encode.h"
 #include "decoder/seg.h"
@@ -48,11 +53,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     json_t *doc = api_index_json(idx);
-    if (doc) {
-        char *text = json_dumps(doc, JSON_COMPACT);
-        free(text);
-        json_decref(doc);
+    if (!doc)
+        abort();
+    char *text = json_dumps(doc, JSON_COMPACT);
+    if (!text || !utf8_valid(text, strlen(text)))
+        abort();
+    free(text);
+    json_decref(doc);
+    struct buf meta = {0};
+    struct err me = ERR_INIT;
+    if (dataset_json_file(path, "/frames", "/bulk", &meta, &me)) {
+        if (!utf8_valid((const char *)meta.data, meta.len))
+            abort();
+        json_error_t je;
+        json_t *m = json_loadb((const char *)meta.data, meta.len, 0, &je);
+        if (!m)
+            abort(); /* DCMTK's writer must give JSON jansson accepts */
+        json_decref(m);
     }
+    buf_free(&meta);
     uint32_t n = idx->number_of_frames < MAX_FRAMES ? idx->number_of_frames : MAX_FRAMES;
     for (uint32_t k = 1; k <= n; k++) {
         struct seg_pixels px;
