@@ -138,6 +138,12 @@ static bool same_id(const struct api_file_id *a, const struct api_file_id *b)
 struct api_cache_entry *api_cache_get(struct api_cache *c, const char *path,
                                       const struct api_file_id *id, struct err *e)
 {
+    return api_cache_get_at(c, path, NULL, id, e);
+}
+
+struct api_cache_entry *api_cache_get_at(struct api_cache *c, const char *path, const char *load_path,
+                                         const struct api_file_id *id, struct err *e)
+{
     uint64_t h = fnv(path);
     pthread_mutex_lock(&c->mu);
     struct api_cache_entry *en = c->buckets[h % BUCKETS];
@@ -200,7 +206,7 @@ struct api_cache_entry *api_cache_get(struct api_cache *c, const char *path,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     struct err lerr = ERR_INIT;
     size_t bytes = 0;
-    void *value = c->load(c->arg, path, &bytes, &lerr);
+    void *value = c->load(c->arg, load_path ? load_path : path, &bytes, &lerr);
     if (!value && lerr.code == ERR_OK)
         err_set(&lerr, ERR_INTERNAL, "loader failed without a reason");
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -48,6 +48,13 @@ struct api_cache *api_cache_new(size_t budget_bytes, api_cache_load_fn load,
 struct api_cache_entry *api_cache_get(struct api_cache *c, const char *path,
                                       const struct api_file_id *id, struct err *e);
 
+/* The same, but a miss loads from load_path (NULL: path), while the entry is
+ * kept under path: a descriptor name ("/proc/self/fd/N", api/path_confine.h)
+ * so the loader reads the file that was checked, not whatever path names by
+ * then. The caller keeps that descriptor open until this returns. */
+struct api_cache_entry *api_cache_get_at(struct api_cache *c, const char *path, const char *load_path,
+                                         const struct api_file_id *id, struct err *e);
+
 /* The value (borrowed; valid until the entry is released). */
 void *api_cache_value(const struct api_cache_entry *en);
 const struct api_file_id *api_cache_entry_id(const struct api_cache_entry *en);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "api/dicomweb.h"
 #include "api/gzip.h"
@@ -111,9 +112,18 @@ static void preflight(const struct api_ctx *ctx, const struct api_request *req,
 
 struct resolved {
     char path[PATH_MAX];
+    char open_path[64]; /* path files: the descriptor's name, "" when there is none */
+    int fd;             /* path files: the file checked by api_path_confine_open, or -1 */
     struct api_file_id id;
     bool immutable;
 };
+
+static void resolved_close(struct resolved *rs)
+{
+    if (rs->fd >= 0)
+        close(rs->fd);
+    rs->fd = -1;
+}
 
 static bool resolve(struct api_ctx *ctx, const struct api_request *req, struct resolved *out,
                     struct err *e)
@@ -122,8 +132,11 @@ static bool resolve(struct api_ctx *ctx, const struct api_request *req, struct r
     if (req->res.kind == API_RES_FILE) {
         if (!ctx->files_root)
             return err_set(e, ERR_NOT_FOUND, "path requests are off: start segweb with --files-root DIR");
-        if (!api_path_confine(ctx->files_root, req->res.file, out->path, sizeof out->path, &st, e))
+        if (!api_path_confine_open(ctx->files_root, req->res.file, out->path, sizeof out->path, &st,
+                                   &out->fd, e))
             return false;
+        if (!api_path_fd_path(out->fd, out->open_path, sizeof out->open_path))
+            out->open_path[0] = 0;
         out->immutable = false;
     } else {
         api_store_lookup_fn fn = ctx->store_lookup ? ctx->store_lookup : api_store_lookup_none;
@@ -204,6 +217,7 @@ static void instance_route(struct api_ctx *ctx, const struct api_request *req,
 
     static __thread struct resolved rs;
     memset(&rs, 0, sizeof rs);
+    rs.fd = -1;
     if (!resolve(ctx, req, &rs, &e)) {
         api_response_from_err(r, &e);
         return;
@@ -213,13 +227,16 @@ static void instance_route(struct api_ctx *ctx, const struct api_request *req,
     snprintf(etag_gz, sizeof etag_gz, "%.*s-gz\"", (int)strlen(etag) - 1, etag);
     const char *cache_control = rs.immutable ? CACHE_IMMUTABLE : CACHE_VALIDATE;
     if (api_etag_matches(req->if_none_match, etag) || api_etag_matches(req->if_none_match, etag_gz)) {
+        resolved_close(&rs);
         r->status = 304;
         api_response_header_set(r, "ETag", gzip_ok ? etag_gz : etag);
         api_response_header_set(r, "Cache-Control", cache_control);
         return;
     }
 
-    struct api_cache_entry *en = api_cache_get(ctx->cache, rs.path, &rs.id, &e);
+    struct api_cache_entry *en =
+        api_cache_get_at(ctx->cache, rs.path, rs.open_path[0] ? rs.open_path : NULL, &rs.id, &e);
+    resolved_close(&rs);
     if (!en) {
         err_prefix(&e, "%s", req->res.kind == API_RES_FILE ? req->res.file : req->res.sop);
         api_response_from_err(r, &e);

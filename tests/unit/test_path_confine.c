@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +68,10 @@ int main(void)
     CHECK(!symlink(q, p), "symlink sibling dir");
     snprintf(p, sizeof p, "%s/root/loop", base);
     CHECK(!symlink("loop", p), "symlink loop");
+    snprintf(p, sizeof p, "%s/root/subdir-link", base); /* a directory symlink that stays inside */
+    CHECK(!symlink("sub", p), "symlink to a directory inside");
+    snprintf(p, sizeof p, "%s/root/fifo.dcm", base); /* must not block the open */
+    CHECK(!mkfifo(p, 0644), "fifo");
 
     struct err e = ERR_INIT;
     snprintf(p, sizeof p, "%s/root/", base);
@@ -89,6 +94,8 @@ int main(void)
         {"updir/secret", ERR_NOT_FOUND}, /* via a symlinked directory */
         {"sibling/c.dcm", ERR_NOT_FOUND},/* prefix-sharing sibling */
         {"loop", ERR_NOT_FOUND},
+        {"subdir-link/b.dcm", ERR_OK},
+        {"fifo.dcm", ERR_NOT_FOUND},
         {"../secret", ERR_PARSE},
         {"sub/../../secret", ERR_PARSE},
         {"..", ERR_PARSE},
@@ -100,17 +107,62 @@ int main(void)
         {"a\x01.dcm", ERR_PARSE},
         {"", ERR_PARSE},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    /* Both ways of opening: openat2 (RESOLVE_BENEATH) and the O_NOFOLLOW walk. */
+    for (int walk = 0; walk < 2; walk++) {
+        api_path_confine_force_walk(walk == 1);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            struct stat st;
+            char out[PATH_MAX];
+            int fd = 123456;
+            e = (struct err)ERR_INIT;
+            bool ok = api_path_confine_open(root, cases[i].rel, out, sizeof out, &st, &fd, &e);
+            if (cases[i].want == ERR_OK) {
+                struct stat fst;
+                CHECK(ok && !strncmp(out, root, strlen(root)) && S_ISREG(st.st_mode) && fd >= 0 &&
+                          !fstat(fd, &fst) && fst.st_ino == st.st_ino,
+                      "walk=%d %s: %s", walk, cases[i].rel, e.msg);
+                char name[64];
+                CHECK(api_path_fd_path(fd, name, sizeof name) && !strncmp(name, "/proc/self/fd/", 14),
+                      "walk=%d %s: descriptor name", walk, cases[i].rel);
+            } else {
+                CHECK(!ok && e.code == cases[i].want && fd == -1, "walk=%d %s: ok=%d code=%d '%s'", walk,
+                      cases[i].rel, ok, e.code, e.msg);
+            }
+            if (fd >= 0 && fd != 123456)
+                close(fd);
+            e = (struct err)ERR_INIT;
+            CHECK(api_path_confine(root, cases[i].rel, out, sizeof out, &st, &e) == (cases[i].want == ERR_OK),
+                  "walk=%d %s: api_path_confine agrees", walk, cases[i].rel);
+        }
+        /* A directory swapped for a symlink that leads out, after the open: the
+         * descriptor still names the file that was checked. */
         struct stat st;
-        char out[PATH_MAX];
+        char out[PATH_MAX], name[64];
+        int fd = -1;
         e = (struct err)ERR_INIT;
-        bool ok = api_path_confine(root, cases[i].rel, out, sizeof out, &st, &e);
-        if (cases[i].want == ERR_OK)
-            CHECK(ok && !strncmp(out, root, strlen(root)) && S_ISREG(st.st_mode), "%s: %s",
-                  cases[i].rel, e.msg);
-        else
-            CHECK(!ok && e.code == cases[i].want, "%s: ok=%d code=%d '%s'", cases[i].rel, ok,
-                  e.code, e.msg);
+        CHECK(api_path_confine_open(root, "sub/b.dcm", out, sizeof out, &st, &fd, &e), "open: %s", e.msg);
+        snprintf(p, sizeof p, "%s/root/sub", base);
+        snprintf(q, sizeof q, "%s/root/sub.keep", base);
+        CHECK(!rename(p, q), "rename sub away");
+        char outside_dir[PATH_MAX];
+        snprintf(outside_dir, sizeof outside_dir, "%s/outdir", base);
+        mkdir(outside_dir, 0755);
+        char outside_file[PATH_MAX + 8];
+        snprintf(outside_file, sizeof outside_file, "%s/b.dcm", outside_dir);
+        touch(outside_file, "outside!");
+        CHECK(!symlink(outside_dir, p), "symlink sub -> outside");
+        FILE *f = api_path_fd_path(fd, name, sizeof name) ? fopen(name, "r") : NULL;
+        char text[16] = "";
+        CHECK(f && fgets(text, sizeof text, f) && !strcmp(text, "inside"), "walk=%d read through the descriptor: '%s'",
+              walk, text);
+        if (f)
+            fclose(f);
+        close(fd);
+        e = (struct err)ERR_INIT;
+        CHECK(!api_path_confine_open(root, "sub/b.dcm", out, sizeof out, &st, &fd, &e) && e.code == ERR_NOT_FOUND,
+              "walk=%d the swapped path is refused", walk);
+        unlink(p);
+        CHECK(!rename(q, p), "rename sub back");
     }
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);

@@ -1,0 +1,99 @@
+"""Conformance and reliability (issue 13): each test re-runs one defect as it was found,
+plus cases of the same kind.
+
+  - path confinement race: a directory below --files-root swapped for a symlink to a
+    directory outside while requests run; no answer may come from the outside file.
+
+Env: SEGWEB_BIN, SEGWEB_TESTDATA; SEGWEB_RACE_SECONDS (default 6).
+"""
+import http.client
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+
+import pydicom
+import pytest
+from pydicom.uid import generate_uid
+
+from segweb_process import SegwebProcess
+
+BIN = os.environ.get("SEGWEB_BIN", os.path.join(os.path.dirname(__file__), "../../build/server/segweb"))
+TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
+SMALL = os.path.join(TESTDATA, "seg", "dcmqi_38x23_odd.dcm")
+RACE_SECONDS = float(os.environ.get("SEGWEB_RACE_SECONDS", "6"))
+
+pytestmark = pytest.mark.skipif(not os.path.exists(BIN) or not os.path.exists(SMALL),
+                                reason="binary or corpus missing")
+
+
+def get(port, target, headers=None, method="GET", body=None, timeout=30):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, target, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def copy_with_uid(src, dst):
+    ds = pydicom.dcmread(src)
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(dst, write_like_original=False)
+    return ds.SOPInstanceUID
+
+
+def test_path_confinement_race():
+    """Directory swapped for a symlink that leads out, between check and open."""
+    tmp = tempfile.mkdtemp(prefix="segweb-race-")
+    root, outside = os.path.join(tmp, "root"), os.path.join(tmp, "outside")
+    os.makedirs(os.path.join(root, "d"))
+    os.makedirs(outside)
+    inside_uid = copy_with_uid(SMALL, os.path.join(root, "d", "x.dcm"))
+    outside_uid = copy_with_uid(SMALL, os.path.join(outside, "x.dcm"))
+    os.symlink(outside, os.path.join(root, "dlink"))
+    srv = SegwebProcess(BIN, ["--files-root", root, "--workers", "2"])
+    stop = threading.Event()
+    counts = {"inside": 0, "outside": 0, "other": 0}
+    lock = threading.Lock()
+
+    def swapper():
+        d, keep, link = (os.path.join(root, n) for n in ("d", "d.keep", "dlink"))
+        while not stop.is_set():
+            os.rename(d, keep)
+            os.rename(link, d)
+            os.rename(d, link)
+            os.rename(keep, d)
+
+    def client():
+        while not stop.is_set():
+            try:
+                st, _, body = get(srv.port, "/files/d/x.dcm/segments")
+            except OSError:
+                continue
+            kind = "other"
+            if st == 200:
+                uid = json.loads(body)["sop_instance_uid"]
+                kind = "inside" if uid == inside_uid else "outside" if uid == outside_uid else "other"
+            with lock:
+                counts[kind] += 1
+
+    threads = [threading.Thread(target=swapper)] + [threading.Thread(target=client) for _ in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(RACE_SECONDS)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        rc = srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("race answers:", counts)
+    assert counts["outside"] == 0, counts
+    assert counts["inside"] > 0, counts
+    assert rc == 0
