@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Install everything segweb needs to build and test, from Debian 12 packages.
+#   scripts/install-deps.sh               build + test + tools (CI, development)
+#   scripts/install-deps.sh --build-only  what building the segweb binary needs (the Dockerfile)
 # Idempotent: when every package is already installed it does nothing (no network);
 # otherwise it runs `apt-get update` and then installs them. Runs as root, or via sudo.
 set -euo pipefail
 
-PACKAGES=(
+BUILD_PACKAGES=(
   # build
   build-essential cmake pkg-config g++
   # libraries (see README: "which library does what")
   libdcmtk-dev libpng-dev libjansson-dev zlib1g-dev libopenjp2-7-dev libcharls-dev
   libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libnifti2-dev libteem-dev
+)
+PACKAGES=(
+  "${BUILD_PACKAGES[@]}"
   # tests (the suites run under /usr/bin/python3) and tools
   python3-pydicom python3-numpy python3-pil python3-pytest python3-nibabel dcmtk nodejs
   # independent checkers and real peers: dciodvfy (SEGs we write), Orthanc + DICOMweb
@@ -19,6 +24,13 @@ PACKAGES=(
   # hardening: libFuzzer targets (scripts/fuzz.sh), load runs (scripts/soak.sh)
   clang libclang-rt-14-dev wrk
 )
+
+if [[ "${1:-}" == "--build-only" ]]; then
+  PACKAGES=("${BUILD_PACKAGES[@]}")
+elif [[ $# -gt 0 ]]; then
+  echo "usage: scripts/install-deps.sh [--build-only]" >&2
+  exit 2
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
