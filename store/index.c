@@ -19,7 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+/* 2: text is UTF-8, converted from each object's Specific Character Set (an
+ * index of version 1 holds the raw bytes of other sets: rebuilt). */
+#define SCHEMA_VERSION 2
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS instances("
@@ -31,7 +33,7 @@ static const char SCHEMA[] =
     " rows INTEGER, columns INTEGER, frames INTEGER, size INTEGER);"
     "CREATE INDEX IF NOT EXISTS instances_study ON instances(study_uid);"
     "CREATE INDEX IF NOT EXISTS instances_series ON instances(series_uid);"
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = 2;";
 
 /* The SELECT list in the order index_row_read() expects. */
 static const char *const ALL_COLUMNS[] = {

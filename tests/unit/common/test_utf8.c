@@ -6,19 +6,7 @@
 #include <string.h>
 
 #include "common/utf8.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            passed++;                                                                         \
-        } else {                                                                              \
-            failed++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
+#include "tests/unit/check.h"
 
 #define R UTF8_REPLACEMENT
 
@@ -75,6 +63,5 @@ int main(void)
     utf8_copy(one, sizeof one, "x");
     CHECK(one[0] == 0, "size 1 gives an empty string");
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_done();
 }
