@@ -11,11 +11,11 @@
 #include <sys/stat.h>
 
 #include "api/http_error.h"
+#include "api/handlers.h"
 #include "api/index_json.h"
 #include "api/route.h"
 #include "api/stream.h"
-#include "decoder/dataset.h"
-#include "decoder/frame.h"
+#include "decoder/decoder.h"
 #include "store/store.h"
 
 #define SEARCH_LIMIT_MAX 100000
@@ -215,7 +215,7 @@ static bool metadata_fn(void *arg, const struct store_attrs *a, const char *path
     snprintf(bulk, sizeof bulk, "%s/bulkdata", url);
     if (mc->count++ && !buf_append(mc->out, ",", 1, e))
         return false;
-    return dataset_json_file(path, pixel, bulk, mc->out, e);
+    return decoder_dicom_json_file(path, pixel, bulk, mc->out, e);
 }
 
 void api_metadata_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
@@ -241,17 +241,17 @@ void api_metadata_get(struct api_ctx *ctx, const struct api_request *req, struct
 
 /* ---- frames ---- */
 
-bool api_frames_multipart_get(const struct seg_index *idx, const uint32_t *frames, size_t n,
-                              const char *request_id, struct api_response *r, struct err *e)
+bool api_frames_multipart_get(const struct seg_index *idx, const struct api_request *req,
+                              struct api_response *r, struct err *e)
 {
+    const uint32_t *frames = req->frame_list;
+    size_t n = req->n_frame_list;
     for (size_t i = 0; i < n; i++)
         if (frames[i] < 1 || frames[i] > idx->number_of_frames)
             return err_set(e, ERR_NOT_FOUND, "frame %u out of range 1..%u", frames[i],
                            idx->number_of_frames);
-    struct api_request tmp;
-    snprintf(tmp.request_id, sizeof tmp.request_id, "%s", request_id ? request_id : "");
     char boundary[64];
-    boundary_make(&tmp, boundary, sizeof boundary);
+    boundary_make(req, boundary, sizeof boundary);
     for (size_t i = 0; i < n; i++) {
         struct seg_pixels px = {0};
         if (!decoder_frame_read(idx, frames[i], &px, e))
@@ -435,14 +435,15 @@ static bool parse_count(const char *s, uint32_t *out)
     return true;
 }
 
-void api_search_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+/* level: 0 studies, 1 series, 2 instances */
+static void search(struct api_ctx *ctx, const struct api_request *req, struct api_response *r,
+                   int level)
 {
     struct err e = ERR_INIT;
     if (!api_accepts_media(req->accept, "application/dicom+json", NULL)) {
         api_response_error(r, 406, "search results are application/dicom+json");
         return;
     }
-    int level = req->route == API_ROUTE_SEARCH_STUDIES ? 0 : req->route == API_ROUTE_SEARCH_SERIES ? 1 : 2;
     struct search_ctx sc = {json_array(), level, {false}};
     for (size_t i = 0; i < N_ATTRS; i++)
         sc.include[i] = ATTRS[i].def && (ATTRS[i].only ? ATTRS[i].level == level : ATTRS[i].level == level) ;
@@ -532,6 +533,21 @@ void api_search_get(struct api_ctx *ctx, const struct api_request *req, struct a
     api_response_header_set(r, "Cache-Control", "no-cache");
 out:
     json_decref(sc.arr);
+}
+
+void api_search_studies_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    search(ctx, req, r, 0);
+}
+
+void api_search_series_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    search(ctx, req, r, 1);
+}
+
+void api_search_instances_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    search(ctx, req, r, 2);
 }
 
 /* ---- delete ---- */

@@ -6,11 +6,13 @@
 #include "api/handlers.h"
 #include "api/png_cache.h"
 #include "api/render.h"
-#include "decoder/png_encode.h"
+#include "decoder/decoder.h"
 
-bool api_frame_rendered_get(const struct seg_index *idx, uint32_t frame, bool color,
+bool api_frame_rendered_get(const struct seg_index *idx, const struct api_request *req,
                             struct api_response *r, struct err *e)
 {
+    uint32_t frame = req->frame;
+    bool color = req->style_color;
     if (frame < 1 || frame > idx->number_of_frames)
         return err_set(e, ERR_NOT_FOUND, "frame %u out of range 1..%u", frame,
                        idx->number_of_frames);
@@ -135,15 +137,15 @@ bool api_mask_pixels(const struct seg_index *idx, uint32_t number, const char *s
     return true;
 }
 
-bool api_segment_mask_get(const struct seg_index *idx, uint32_t number, const char *source_uid,
-                          uint32_t source_frame, bool color, struct api_response *r,
-                          struct err *e)
+bool api_segment_mask_get(const struct seg_index *idx, const struct api_request *req,
+                          struct api_response *r, struct err *e)
 {
+    uint32_t number = req->segment;
     struct seg_pixels px;
-    if (!api_mask_pixels(idx, number, source_uid, source_frame, &px, e))
+    if (!api_mask_pixels(idx, number, req->source_uid, req->source_frame, &px, e))
         return false;
     bool ok;
-    if (color) {
+    if (req->style_color) {
         const struct seg_segment *seg = decoder_seg_segment(idx, (int32_t)number);
         static __thread uint8_t lut[256][4];
         size_t n = px.bits == 8 ? 256 : 2;

@@ -1,31 +1,38 @@
-/* The instance endpoints, given an already opened index: each fills the body
- * and content type of r, or returns false with e set (mapped to a status by
- * api/http_error.h). Called by api_handle(); usable directly in tests. */
+/* Every handler of the route table (api/route_table.c), by resource. Two signatures
+ * (api/route.h): api_handler_fn fills r for anything; api_index_fn runs on the opened
+ * index of R and fails through struct err (mapped to a status by api/http_error.h). */
 #ifndef SEGWEB_API_HANDLERS_H
 #define SEGWEB_API_HANDLERS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api/ctx.h"
 #include "api/request.h"
-#include "decoder/frame.h"
-#include "decoder/seg.h"
+#include "api/route.h"
+#include "decoder/decoder.h"
 
+/* ---- service (api/health.c), answered on the HTTP thread ---- */
+void api_health_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_ready_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_metrics_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+
+/* ---- one SEG, R/... (api/segments.c, api/frames.c) ---- */
 /* GET R/segments: the index document (as `segweb info`). */
-bool api_segments_get(const struct seg_index *idx, struct api_response *r, struct err *e);
-
+bool api_segments_get(const struct seg_index *idx, const struct api_request *req,
+                      struct api_response *r, struct err *e);
 /* GET R/segments/{n}: one segment. ERR_NOT_FOUND for an unknown number. */
-bool api_segment_get(const struct seg_index *idx, uint32_t number, struct api_response *r,
-                     struct err *e);
-
-/* GET R/frames/{f}/rendered: PNG of frame f. ERR_NOT_FOUND out of range. */
-bool api_frame_rendered_get(const struct seg_index *idx, uint32_t frame, bool color,
+bool api_segment_get(const struct seg_index *idx, const struct api_request *req,
+                     struct api_response *r, struct err *e);
+/* GET R/frames/{f}/rendered[?style=color]: PNG of frame f. ERR_NOT_FOUND out of range. */
+bool api_frame_rendered_get(const struct seg_index *idx, const struct api_request *req,
                             struct api_response *r, struct err *e);
-
-/* GET R/segments/{n}/mask?source=UID[&frame=k]: PNG of segment n on that source. */
-bool api_segment_mask_get(const struct seg_index *idx, uint32_t number, const char *source_uid,
-                          uint32_t source_frame, bool color, struct api_response *r,
-                          struct err *e);
+/* GET R/segments/{n}/mask?source=UID[&frame=k][&style=color]: PNG of segment n on that source. */
+bool api_segment_mask_get(const struct seg_index *idx, const struct api_request *req,
+                          struct api_response *r, struct err *e);
+/* GET R/frames/{list} (store R): multipart/related of raw frames. ERR_NOT_FOUND out of range. */
+bool api_frames_multipart_get(const struct seg_index *idx, const struct api_request *req,
+                              struct api_response *r, struct err *e);
 
 /* The mask pixels behind api_segment_mask_get: BINARY and LABELMAP give 1-bit
  * 0/1 (LABELMAP: pixel == number), FRACTIONAL gives 8-bit stored values (the
@@ -34,5 +41,15 @@ bool api_segment_mask_get(const struct seg_index *idx, uint32_t number, const ch
  * reference the source at all or the segment does not exist. out->data is new. */
 bool api_mask_pixels(const struct seg_index *idx, uint32_t number, const char *source_uid,
                      uint32_t source_frame, struct seg_pixels *out, struct err *e);
+
+/* ---- DICOMweb on the store (api/dicomweb.c, api/stow.c) ---- */
+void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+extern const struct api_body_sink api_stow_sink; /* the body of POST /studies[/{study}] */
+void api_retrieve_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_metadata_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_search_studies_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_search_series_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_search_instances_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_delete(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 
 #endif

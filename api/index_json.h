@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "decoder/seg.h"
+#include "decoder/decoder.h"
 
 /* New reference: the whole index (instance attributes, segments with frames,
  * per-frame entries). */

@@ -5,8 +5,7 @@
 #include <stdlib.h>
 
 #include "api/render.h"
-#include "decoder/frame.h"
-#include "decoder/png_encode.h"
+#include "decoder/decoder.h"
 
 static void set(uint8_t (*lut)[4], size_t v, const uint8_t rgb[3], uint8_t alpha)
 {

@@ -7,7 +7,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "decoder/seg.h"
+#include "decoder/decoder.h"
 
 /* PNG of SEG frame `frame` (1-based), appended to out. color=false: grayscale
  * of the stored values; color=true: RGBA in the segment's display colour

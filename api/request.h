@@ -1,5 +1,5 @@
 /* The request and response of one HTTP exchange, as plain data: server/http.c
- * fills a struct api_request from libmicrohttpd, api_handle() (api/handle.h)
+ * fills a struct api_request from libmicrohttpd, api_handle() (api/api.h)
  * fills the struct api_response, and server/http.c sends it. No socket here,
  * so every handler is testable with a stack-allocated pair.
  *
@@ -29,28 +29,6 @@ enum api_method {
     API_METHOD_OTHER
 };
 
-/* Routes. The order is the metrics order; keep api_route_name() in step. */
-enum api_route {
-    API_ROUTE_NONE,          /* no route matched: 404 */
-    API_ROUTE_HEALTHZ,
-    API_ROUTE_READYZ,
-    API_ROUTE_METRICS,
-    API_ROUTE_SEGMENTS,      /* R/segments */
-    API_ROUTE_SEGMENT,       /* R/segments/{n} */
-    API_ROUTE_FRAME_RENDERED,/* R/frames/{f}/rendered */
-    API_ROUTE_SEGMENT_MASK,  /* R/segments/{n}/mask?source=UID[&frame=k] */
-    /* DICOMweb on the store (api/dicomweb.h, api/stow.h); level in req->level. */
-    API_ROUTE_STOW,          /* POST /studies[/{study}] */
-    API_ROUTE_RETRIEVE,      /* GET /studies/{s}[/series/{se}[/instances/{i}]] */
-    API_ROUTE_METADATA,      /* GET .../metadata at those three levels */
-    API_ROUTE_FRAMES,        /* GET R/frames/{list} */
-    API_ROUTE_SEARCH_STUDIES,   /* GET /studies */
-    API_ROUTE_SEARCH_SERIES,    /* GET /series, /studies/{s}/series */
-    API_ROUTE_SEARCH_INSTANCES, /* GET /instances, /studies/{s}/instances, .../series/{se}/instances */
-    API_ROUTE_DELETE,        /* DELETE /studies/{s}[/series/{se}[/instances/{i}]] */
-    API_ROUTE_COUNT
-};
-
 /* The instance resource R of a route. */
 enum api_resource_kind { API_RES_NONE, API_RES_STORE, API_RES_FILE };
 
@@ -59,7 +37,14 @@ enum api_level { API_LEVEL_NONE, API_LEVEL_STUDY, API_LEVEL_SERIES, API_LEVEL_IN
 
 #define API_FRAME_LIST_MAX 512 /* frame numbers in one /frames/{list} request */
 
-struct api_stow; /* an upload being received (api/stow.h), owned by the server */
+struct api_route;     /* a row of the route table (api/route.h) */
+struct api_body_sink; /* a request body consumer (api/route.h) */
+
+/* A request body being received: the sink of the route's row and its state. */
+struct api_body {
+    const struct api_body_sink *sink;
+    void *state; /* e.g. struct api_stow (api/stow.h) */
+};
 
 struct api_resource {
     enum api_resource_kind kind;
@@ -74,7 +59,7 @@ struct api_request {
     char request_id[40];
 
     /* Set by api_request_route() (api/route.h). */
-    enum api_route route;
+    const struct api_route *route; /* the row of api/route_table.c, or NULL */
     struct api_resource res;
     uint32_t segment; /* {n} */
     uint32_t frame;   /* {f} */
@@ -97,9 +82,10 @@ struct api_request {
     char acr_headers[API_HEADER_MAX + 1];
     char content_type[API_HEADER_MAX + 1];
 
-    /* POST /studies: the parts received (temp files), set by the server while
-     * the body arrives; freed by the server with api_stow_free(). */
-    struct api_stow *stow;
+    /* The request body, when the route takes one (STOW: the parts received, as
+     * temp files): opened, fed and freed by the server through api_body_begin(),
+     * api_body_feed(), api_body_end(), api_body_free() (api/api.h). */
+    struct api_body body;
 };
 
 #define API_RESPONSE_HEADERS 12
@@ -130,8 +116,8 @@ bool api_response_header_set(struct api_response *r, const char *name, const cha
 const char *api_response_header_get(const struct api_response *r, const char *name);
 void api_response_free(struct api_response *r);
 
-/* Short stable name for metrics and logs ("segments", "frame_rendered", ...). */
-const char *api_route_name(enum api_route route);
+/* Appends ", token" (or "token") to a Vary value being built in vary[0..sz). */
+void api_vary_add(char *vary, size_t sz, const char *token);
 
 /* Case-insensitive method name to enum. */
 enum api_method api_method_parse(const char *name);

@@ -43,14 +43,11 @@ void api_response_free(struct api_response *r)
     }
 }
 
-const char *api_route_name(enum api_route route)
+void api_vary_add(char *vary, size_t sz, const char *token)
 {
-    static const char *names[API_ROUTE_COUNT] = {
-        "none", "healthz", "readyz", "metrics", "segments", "segment", "frame_rendered",
-        "segment_mask", "stow", "retrieve", "metadata", "frames", "search_studies",
-        "search_series", "search_instances", "delete",
-    };
-    return (unsigned)route < API_ROUTE_COUNT ? names[route] : "none";
+    size_t n = strlen(vary);
+    if (n < sz)
+        snprintf(vary + n, sz - n, "%s%s", n ? ", " : "", token);
 }
 
 enum api_method api_method_parse(const char *name)

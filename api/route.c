@@ -1,31 +1,10 @@
-/* Routing: split, decode, match the tail of the path against the table below. */
+/* The route matcher (see route.h): split and decode the target, find the row of
+ * api/route_table.c whose pattern it fits, fill the request's parameters. */
 #include "api/route.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-
-/* Suffixes after R, matched against the last segments. "#" is a number. */
-struct tail {
-    enum api_route route;
-    const char *parts[4];
-    size_t n;
-};
-
-static const struct tail TAILS[] = {
-    {API_ROUTE_FRAME_RENDERED, {"frames", "#", "rendered"}, 3},
-    {API_ROUTE_SEGMENT_MASK, {"segments", "#", "mask"}, 3},
-    {API_ROUTE_SEGMENT, {"segments", "#"}, 2},
-    {API_ROUTE_SEGMENTS, {"segments"}, 1},
-};
-
-static const struct {
-    const char *path;
-    enum api_route route;
-} FIXED[] = {
-    {"/healthz", API_ROUTE_HEALTHZ},
-    {"/readyz", API_ROUTE_READYZ},
-    {"/metrics", API_ROUTE_METRICS},
-};
 
 #define MAX_SEGS 64
 #define SEG_MAX 256
@@ -134,49 +113,6 @@ static bool segment_safe(const char *s, struct err *e)
     return true;
 }
 
-/* Finds the table tail matching the end of segs[from..]; fills numbers. */
-static const struct tail *match_tail(struct api_request *req, const struct segs *sg, size_t from,
-                                     bool whole, size_t *tail_start, struct err *e)
-{
-    for (size_t t = 0; t < sizeof TAILS / sizeof TAILS[0]; t++) {
-        const struct tail *tl = &TAILS[t];
-        if (sg->n < from + tl->n + (whole ? 0 : 1))
-            continue;
-        size_t start = sg->n - tl->n;
-        if (whole && start != from)
-            continue;
-        bool ok = true;
-        for (size_t k = 0; k < tl->n && ok; k++)
-            if (strcmp(tl->parts[k], "#") && strcmp(tl->parts[k], sg->s[start + k]))
-                ok = false;
-        if (!ok)
-            continue;
-        for (size_t k = 0; k < tl->n; k++) {
-            if (strcmp(tl->parts[k], "#"))
-                continue;
-            uint32_t v;
-            bool is_frame = !strcmp(tl->parts[k - 1], "frames");
-            /* Segment 0 exists (LABELMAP background); frames are 1-based. */
-            bool zero = !is_frame && !strcmp(sg->s[start + k], "0");
-            if (zero)
-                v = 0;
-            else if (!api_number_parse(sg->s[start + k], &v)) {
-                err_set(e, ERR_PARSE, "'%.64s' is not a number (1-based, digits only)",
-                        sg->s[start + k]);
-                return NULL;
-            }
-            if (is_frame)
-                req->frame = v;
-            else
-                req->segment = v;
-        }
-        *tail_start = start;
-        return tl;
-    }
-    err_set(e, ERR_NOT_FOUND, "no such route");
-    return NULL;
-}
-
 static bool parse_query(struct api_request *req, const char *q, size_t n, struct err *e)
 {
     size_t i = 0, count = 0;
@@ -235,14 +171,6 @@ static bool parse_query(struct api_request *req, const char *q, size_t n, struct
     return true;
 }
 
-static bool uids_ok(const struct segs *sg, size_t n, struct err *e)
-{
-    for (size_t k = 1; k < n; k += 2)
-        if (!api_uid_valid(sg->s[k]))
-            return err_set(e, ERR_PARSE, "'%.64s' is not a UID", sg->s[k]);
-    return true;
-}
-
 /* "1,3,5" (or one number) into req->frame_list. */
 static bool frame_list_parse(struct api_request *req, const char *s, struct err *e)
 {
@@ -268,94 +196,187 @@ static bool frame_list_parse(struct api_request *req, const char *s, struct err 
     return true;
 }
 
-/* The DICOMweb routes on the store (PS3.18): 1 matched, 0 not a DICOMweb
- * route (the segment routes below take it), -1 error. */
-static int dicomweb_route(struct api_request *req, const struct segs *sg, struct err *e)
+/* ---- patterns ---- */
+
+#define PAT_SEGS 16
+
+/* A pattern split into segments: "R" (first only), literals and {params}. */
+struct pattern {
+    const char *seg[PAT_SEGS];
+    size_t len[PAT_SEGS];
+    size_t n;
+    bool has_r;             /* starts with R */
+    const char *need_query; /* after '?': a query parameter the route requires */
+};
+
+static void pattern_split(const char *p, struct pattern *out)
 {
-    const char *s0 = sg->s[0];
-    size_t n = sg->n;
-    bool get = req->method != API_METHOD_POST && req->method != API_METHOD_DELETE;
-    enum api_route level_route = req->method == API_METHOD_DELETE ? API_ROUTE_DELETE
-                                 : req->method == API_METHOD_POST ? API_ROUTE_STOW
-                                                                  : API_ROUTE_RETRIEVE;
-    if (n == 1 && !strcmp(s0, "series")) {
-        req->route = API_ROUTE_SEARCH_SERIES;
-        return 1;
+    memset(out, 0, sizeof *out);
+    const char *q = strchr(p, '?');
+    size_t plen = q ? (size_t)(q - p) : strlen(p);
+    out->need_query = q ? q + 1 : NULL;
+    size_t i = p[0] == '/' ? 1 : 0;
+    while (i <= plen && out->n < PAT_SEGS) {
+        size_t j = i;
+        while (j < plen && p[j] != '/')
+            j++;
+        out->seg[out->n] = p + i;
+        out->len[out->n] = j - i;
+        out->n++;
+        i = j + 1;
     }
-    if (n == 1 && !strcmp(s0, "instances")) {
-        req->route = API_ROUTE_SEARCH_INSTANCES;
-        return 1;
+    if (out->n && out->len[0] == 1 && out->seg[0][0] == 'R') {
+        out->has_r = true;
+        memmove(out->seg, out->seg + 1, (out->n - 1) * sizeof out->seg[0]);
+        memmove(out->len, out->len + 1, (out->n - 1) * sizeof out->len[0]);
+        out->n--;
     }
-    if (strcmp(s0, "studies"))
-        return 0;
-    if (n == 1) {
-        req->route = req->method == API_METHOD_POST ? API_ROUTE_STOW : API_ROUTE_SEARCH_STUDIES;
-        return 1;
+}
+
+/* A pattern segment "{name}suffix": name and suffix; false for a literal. */
+static bool param_of(const char *seg, size_t len, const char **name, size_t *nlen,
+                     const char **suffix, size_t *slen)
+{
+    const char *close = len && seg[0] == '{' ? memchr(seg, '}', len) : NULL;
+    if (!close)
+        return false;
+    *name = seg + 1;
+    *nlen = (size_t)(close - seg - 1);
+    *suffix = close + 1;
+    *slen = len - (size_t)(close + 1 - seg);
+    return true;
+}
+
+/* Shape only: literals equal, parameters present (with their suffix). */
+static bool seg_shape(const char *pseg, size_t plen, const char *s)
+{
+    const char *name, *suffix;
+    size_t nlen, slen;
+    size_t n = strlen(s);
+    if (!param_of(pseg, plen, &name, &nlen, &suffix, &slen))
+        return n == plen && !memcmp(s, pseg, plen);
+    return n >= slen && !memcmp(s + n - slen, suffix, slen);
+}
+
+/* Where R sits in a target of shape `pat`: the first segment after R (from),
+ * or false when the target cannot hold this pattern. */
+static bool shape(const struct pattern *pat, const struct segs *sg, size_t *from)
+{
+    size_t k = pat->n;
+    if (!pat->has_r) {
+        *from = 0;
+        if (sg->n != k)
+            return false;
+    } else if (sg->n >= 2 + k && !strcmp(sg->s[0], "files")) {
+        *from = sg->n - k;
+    } else if (sg->n == 6 + k && !strcmp(sg->s[0], "studies") && !strcmp(sg->s[2], "series") &&
+               !strcmp(sg->s[4], "instances")) {
+        *from = 6;
+    } else {
+        return false;
     }
-    if (!uids_ok(sg, n < 6 ? n : 6, e))
-        return -1;
-    snprintf(req->res.study, sizeof req->res.study, "%.64s", sg->s[1]);
-    req->level = API_LEVEL_STUDY;
-    if (n == 2) {
-        req->route = level_route;
-        if (req->route != API_ROUTE_STOW)
-            req->res.kind = API_RES_STORE;
-        return 1;
+    for (size_t i = 0; i < k; i++)
+        if (!seg_shape(pat->seg[i], pat->len[i], sg->s[*from + i]))
+            return false;
+    return true;
+}
+
+static bool uid_param(const char *v, char *dst, size_t dstsz, struct err *e)
+{
+    if (!api_uid_valid(v))
+        return err_set(e, ERR_PARSE, "'%.64s' is not a UID", v);
+    snprintf(dst, dstsz, "%.64s", v);
+    return true;
+}
+
+static bool number_param(const char *v, bool zero_ok, uint32_t *out, struct err *e)
+{
+    if (zero_ok && !strcmp(v, "0")) {
+        *out = 0;
+        return true;
     }
-    if (n == 3 && !strcmp(sg->s[2], "metadata") && get) {
-        req->route = API_ROUTE_METADATA;
+    if (!api_number_parse(v, out))
+        return err_set(e, ERR_PARSE, "'%.64s' is not a number (1-based, digits only)", v);
+    return true;
+}
+
+/* One {name} parameter with its value (suffix removed) into req. */
+static bool param_set(struct api_request *req, const char *name, size_t nlen, const char *v,
+                      struct err *e)
+{
+#define IS(lit) (nlen == sizeof lit - 1 && !memcmp(name, lit, nlen))
+    if (IS("study")) {
         req->res.kind = API_RES_STORE;
-        return 1;
+        req->level = API_LEVEL_STUDY;
+        return uid_param(v, req->res.study, sizeof req->res.study, e);
     }
-    if (n == 3 && !strcmp(sg->s[2], "series")) {
-        req->route = API_ROUTE_SEARCH_SERIES;
-        return 1;
+    if (IS("series")) {
+        req->level = API_LEVEL_SERIES;
+        return uid_param(v, req->res.series, sizeof req->res.series, e);
     }
-    if (n == 3 && !strcmp(sg->s[2], "instances")) {
-        req->route = API_ROUTE_SEARCH_INSTANCES;
-        return 1;
+    if (IS("sop")) {
+        req->level = API_LEVEL_INSTANCE;
+        return uid_param(v, req->res.sop, sizeof req->res.sop, e);
     }
-    if (n < 4 || strcmp(sg->s[2], "series"))
-        return 0;
-    snprintf(req->res.series, sizeof req->res.series, "%.64s", sg->s[3]);
-    req->level = API_LEVEL_SERIES;
-    if (n == 4) { /* POST here is 405 (STOW is /studies[/{study}] only) */
-        req->route = req->method == API_METHOD_POST ? API_ROUTE_RETRIEVE : level_route;
-        req->res.kind = API_RES_STORE;
-        return 1;
+    if (IS("n")) /* segment 0 exists (LABELMAP background) */
+        return number_param(v, true, &req->segment, e);
+    if (IS("f"))
+        return number_param(v, false, &req->frame, e);
+    if (IS("frames"))
+        return frame_list_parse(req, v, e);
+#undef IS
+    return err_set(e, ERR_INTERNAL, "route pattern with unknown parameter {%.*s}", (int)nlen, name);
+}
+
+/* R: the instance resource in segments [0, from). */
+static bool resource_set(struct api_request *req, const struct segs *sg, size_t from, struct err *e)
+{
+    if (!strcmp(sg->s[0], "files")) {
+        req->res.kind = API_RES_FILE;
+        size_t off = 0;
+        for (size_t k = 1; k < from; k++) {
+            int m = snprintf(req->res.file + off, sizeof req->res.file - off, "%s%s",
+                             k > 1 ? "/" : "", sg->s[k]);
+            if (m < 0 || (size_t)m >= sizeof req->res.file - off)
+                return err_set(e, ERR_PARSE, "file path longer than %d bytes", API_RELPATH_MAX);
+            off += (size_t)m;
+        }
+        return true;
     }
-    if (n == 5 && !strcmp(sg->s[4], "metadata") && get) {
-        req->route = API_ROUTE_METADATA;
-        req->res.kind = API_RES_STORE;
-        return 1;
-    }
-    if (n == 5 && !strcmp(sg->s[4], "instances")) {
-        req->route = API_ROUTE_SEARCH_INSTANCES;
-        return 1;
-    }
-    if (n < 6 || strcmp(sg->s[4], "instances"))
-        return 0;
-    snprintf(req->res.sop, sizeof req->res.sop, "%.64s", sg->s[5]);
+    req->res.kind = API_RES_STORE;
     req->level = API_LEVEL_INSTANCE;
-    if (n == 6) { /* POST here is 405 (STOW is /studies[/{study}] only) */
-        req->route = req->method == API_METHOD_POST ? API_ROUTE_RETRIEVE : level_route;
-        req->res.kind = API_RES_STORE;
-        return 1;
+    return uid_param(sg->s[1], req->res.study, sizeof req->res.study, e) &&
+           uid_param(sg->s[3], req->res.series, sizeof req->res.series, e) &&
+           uid_param(sg->s[5], req->res.sop, sizeof req->res.sop, e);
+}
+
+/* The parameters of the chosen row, then the query. */
+static bool bind(struct api_request *req, const struct api_route *rt, const struct pattern *pat,
+                 const struct segs *sg, size_t from, const char *query, struct err *e)
+{
+    if (pat->has_r && !resource_set(req, sg, from, e))
+        return false;
+    for (size_t i = 0; i < pat->n; i++) {
+        const char *name, *suffix;
+        size_t nlen, slen;
+        if (!param_of(pat->seg[i], pat->len[i], &name, &nlen, &suffix, &slen))
+            continue;
+        char v[SEG_MAX];
+        snprintf(v, sizeof v, "%.*s", (int)(strlen(sg->s[from + i]) - slen), sg->s[from + i]);
+        if (!param_set(req, name, nlen, v, e))
+            return false;
     }
-    if (n == 7 && !strcmp(sg->s[6], "metadata") && get) {
-        req->route = API_ROUTE_METADATA;
-        req->res.kind = API_RES_STORE;
-        return 1;
-    }
-    if (n == 8 && !strcmp(sg->s[6], "frames") && get) {
-        if (!frame_list_parse(req, sg->s[7], e))
-            return -1;
-        req->route = API_ROUTE_FRAMES;
-        req->res.kind = API_RES_STORE;
-        return 1;
-    }
-    req->level = API_LEVEL_NONE;
-    return 0;
+    if (query && !(rt->flags & API_RAW_QUERY) && !parse_query(req, query, strlen(query), e))
+        return false;
+    if (pat->need_query && !strcmp(pat->need_query, "source") && !req->source_uid[0])
+        return err_set(e, ERR_PARSE, "%.*s needs ?source=SOPInstanceUID",
+                       (int)pat->len[pat->n - 1], pat->seg[pat->n - 1]);
+    return true;
+}
+
+static bool allows(const struct api_route *rt, enum api_method m)
+{
+    return m < API_METHOD_OTHER && (rt->methods & (1u << m));
 }
 
 static bool route(struct api_request *req, struct err *e)
@@ -367,75 +388,53 @@ static bool route(struct api_request *req, struct err *e)
     size_t plen = qm ? (size_t)(qm - t) : strlen(t);
     if (memchr(t, '#', plen))
         return err_set(e, ERR_PARSE, "fragment in request target");
-    for (size_t k = 0; k < sizeof FIXED / sizeof FIXED[0]; k++)
-        if (strlen(FIXED[k].path) == plen && !memcmp(FIXED[k].path, t, plen)) {
-            req->route = FIXED[k].route;
-            return true;
-        }
-
     static __thread struct segs sg; /* 16 KiB: keep it off small worker stacks */
     if (!split(t, plen, &sg, e))
         return false;
-    size_t tail_start = 0;
-    const struct tail *tl = NULL;
-    int dw = sg.n >= 1 ? dicomweb_route(req, &sg, e) : 0;
-    if (dw < 0)
-        return false;
-    if (dw > 0) {
-        enum api_route r = req->route;
-        bool search = r == API_ROUTE_SEARCH_STUDIES || r == API_ROUTE_SEARCH_SERIES ||
-                      r == API_ROUTE_SEARCH_INSTANCES;
-        req->route = API_ROUTE_NONE;
-        if (!search && qm && !parse_query(req, qm + 1, strlen(qm + 1), e))
-            return false; /* search parameters are parsed by api/dicomweb.c */
-        req->route = r;
-        return true;
-    }
-    if (sg.n >= 1 && !strcmp(sg.s[0], "files")) {
+    if (!strcmp(sg.s[0], "files"))
         for (size_t k = 1; k < sg.n; k++)
             if (!segment_safe(sg.s[k], e))
                 return false;
-        if (!(tl = match_tail(req, &sg, 1, false, &tail_start, e)))
-            return false;
-        req->res.kind = API_RES_FILE;
-        size_t off = 0;
-        for (size_t k = 1; k < tail_start; k++) {
-            int m = snprintf(req->res.file + off, sizeof req->res.file - off, "%s%s",
-                             k > 1 ? "/" : "", sg.s[k]);
-            if (m < 0 || (size_t)m >= sizeof req->res.file - off)
-                return err_set(e, ERR_PARSE, "file path longer than %d bytes", API_RELPATH_MAX);
-            off += (size_t)m;
-        }
-    } else if (sg.n >= 6 && !strcmp(sg.s[0], "studies") && !strcmp(sg.s[2], "series") &&
-               !strcmp(sg.s[4], "instances")) {
-        if (!api_uid_valid(sg.s[1]) || !api_uid_valid(sg.s[3]) || !api_uid_valid(sg.s[5]))
-            return err_set(e, ERR_PARSE, "study, series and instance must be UIDs");
-        if (!(tl = match_tail(req, &sg, 6, true, &tail_start, e)))
-            return false;
-        req->res.kind = API_RES_STORE;
-        snprintf(req->res.study, sizeof req->res.study, "%s", sg.s[1]);
-        snprintf(req->res.series, sizeof req->res.series, "%s", sg.s[3]);
-        snprintf(req->res.sop, sizeof req->res.sop, "%s", sg.s[5]);
-    } else {
-        return err_set(e, ERR_NOT_FOUND, "no such route");
+
+    /* The first row of the target's shape that allows the method; else the first
+     * that allows GET (405 from the dispatcher); else the first. */
+    const struct api_route *pick = NULL, *get = NULL, *first = NULL;
+    struct pattern pat, pick_pat, get_pat, first_pat;
+    size_t from = 0, pick_from = 0, get_from = 0, first_from = 0;
+    for (size_t i = 0; i < api_routes_count && !pick; i++) {
+        const struct api_route *rt = &api_routes[i];
+        pattern_split(rt->pattern, &pat);
+        if (!shape(&pat, &sg, &from))
+            continue;
+        if (allows(rt, req->method))
+            pick = rt, pick_pat = pat, pick_from = from;
+        if (!get && allows(rt, API_METHOD_GET))
+            get = rt, get_pat = pat, get_from = from;
+        if (!first)
+            first = rt, first_pat = pat, first_from = from;
     }
-    if (qm && !parse_query(req, qm + 1, strlen(qm + 1), e))
+    if (!pick && get)
+        pick = get, pick_pat = get_pat, pick_from = get_from;
+    if (!pick && first)
+        pick = first, pick_pat = first_pat, pick_from = first_from;
+    if (!pick)
+        return err_set(e, ERR_NOT_FOUND, "no such route");
+    if (!bind(req, pick, &pick_pat, &sg, pick_from, qm ? qm + 1 : NULL, e))
         return false;
-    if (tl->route == API_ROUTE_SEGMENT_MASK && !req->source_uid[0])
-        return err_set(e, ERR_PARSE, "mask needs ?source=SOPInstanceUID");
-    req->route = tl->route;
+    req->route = pick;
     return true;
 }
 
 bool api_request_route(struct api_request *req, struct err *e)
 {
-    req->route = API_ROUTE_NONE;
+    req->route = NULL;
     req->res.kind = API_RES_NONE;
+    req->level = API_LEVEL_NONE;
     req->route_err = (struct err)ERR_INIT;
     struct err local = ERR_INIT;
     if (route(req, &local))
         return true;
-    req->route = API_ROUTE_NONE;
+    req->route = NULL;
     req->res.kind = API_RES_NONE;
     req->route_err = local;
     if (e && e->code == ERR_OK)
@@ -443,10 +442,75 @@ bool api_request_route(struct api_request *req, struct err *e)
     return false;
 }
 
+bool api_route_allows(const struct api_request *req)
+{
+    return req->route && allows(req->route, req->method);
+}
+
 bool api_route_needs_worker(const struct api_request *req)
 {
-    return req->route_err.code == ERR_OK && req->method != API_METHOD_OPTIONS &&
-           req->method != API_METHOD_OTHER && req->route != API_ROUTE_NONE &&
-           req->route != API_ROUTE_HEALTHZ && req->route != API_ROUTE_READYZ &&
-           req->route != API_ROUTE_METRICS;
+    return req->route_err.code == ERR_OK && api_route_allows(req) &&
+           (req->route->flags & API_WORKER);
+}
+
+/* ---- Allow ---- */
+
+void api_route_allow(const struct api_request *req, char *out, size_t outsz)
+{
+    unsigned m = 0;
+    if (req->route) {
+        for (size_t i = 0; i < api_routes_count; i++)
+            if (!strcmp(api_routes[i].pattern, req->route->pattern))
+                m |= api_routes[i].methods;
+    } else {
+        m = API_GET | API_POST | API_DELETE;
+    }
+    snprintf(out, outsz, "%s%s%s%sOPTIONS", m & (1u << API_METHOD_GET) ? "GET, " : "",
+             m & (1u << API_METHOD_HEAD) ? "HEAD, " : "", m & API_POST ? "POST, " : "",
+             m & API_DELETE ? "DELETE, " : "");
+}
+
+/* ---- names and metrics labels ---- */
+
+const char *api_route_name(const struct api_route *route)
+{
+    return route ? route->name : "none";
+}
+
+static const char *labels[API_ROUTE_LABELS_MAX];
+static size_t n_labels;
+static pthread_once_t labels_once = PTHREAD_ONCE_INIT;
+
+static void labels_init(void)
+{
+    labels[n_labels++] = "none";
+    for (size_t i = 0; i < api_routes_count; i++) {
+        size_t k = 0;
+        while (k < n_labels && strcmp(labels[k], api_routes[i].name))
+            k++;
+        if (k == n_labels && n_labels < API_ROUTE_LABELS_MAX)
+            labels[n_labels++] = api_routes[i].name;
+    }
+}
+
+size_t api_route_label_count(void)
+{
+    pthread_once(&labels_once, labels_init);
+    return n_labels;
+}
+
+const char *api_route_label(size_t i)
+{
+    pthread_once(&labels_once, labels_init);
+    return i < n_labels ? labels[i] : "none";
+}
+
+size_t api_route_label_index(const struct api_route *route)
+{
+    pthread_once(&labels_once, labels_init);
+    if (route)
+        for (size_t k = 1; k < n_labels; k++)
+            if (!strcmp(labels[k], route->name))
+                return k;
+    return 0;
 }

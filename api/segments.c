@@ -26,14 +26,16 @@ static bool send_json(json_t *doc, struct api_response *r, struct err *e)
     return ok;
 }
 
-bool api_segments_get(const struct seg_index *idx, struct api_response *r, struct err *e)
+bool api_segments_get(const struct seg_index *idx, const struct api_request *req,
+                      struct api_response *r, struct err *e)
 {
     return send_json(api_index_json(idx), r, e);
 }
 
-bool api_segment_get(const struct seg_index *idx, uint32_t number, struct api_response *r,
-                     struct err *e)
+bool api_segment_get(const struct seg_index *idx, const struct api_request *req,
+                     struct api_response *r, struct err *e)
 {
+    uint32_t number = req->segment;
     const struct seg_segment *seg =
         number <= INT32_MAX ? decoder_seg_segment(idx, (int32_t)number) : NULL;
     if (!seg)

@@ -10,11 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/handlers.h"
 #include "api/http_error.h"
 #include "api/index_json.h"
 #include "api/multipart.h"
+#include "api/store_glue.h"
 #include "common/utf8.h"
-#include "decoder/dataset.h"
+#include "decoder/decoder.h"
 
 #define WBUF 65536
 
@@ -195,61 +197,23 @@ void api_stow_free(struct api_stow *st)
     free(st);
 }
 
-/* ---- attributes ---- */
+/* ---- the body sink of the route table (api/route_table.c) ---- */
 
-/* The index's fixed-size fields: cut at a character boundary, never inside one
- * (a cut UTF-8 sequence would be invalid JSON in every QIDO answer). */
-static void cp(char *dst, size_t sz, const char *src) { utf8_copy(dst, sz, src); }
-
-void api_store_attrs_from_index(const struct seg_index *idx, struct store_attrs *a)
+static void *sink_begin(struct api_ctx *ctx, const struct api_request *req, struct err *e)
 {
-    memset(a, 0, sizeof *a);
-#define C(field, value) cp(a->field, sizeof a->field, value)
-    C(study_uid, idx->study_uid);
-    C(series_uid, idx->series_uid);
-    C(sop_uid, idx->sop_instance_uid);
-    C(sop_class_uid, idx->sop_class_uid);
-    C(transfer_syntax_uid, idx->transfer_syntax_uid);
-    C(patient_id, idx->patient_id);
-    C(patient_name, idx->patient_name);
-    C(patient_birth_date, idx->patient_birth_date);
-    C(patient_sex, idx->patient_sex);
-    C(study_date, idx->study_date);
-    C(study_time, idx->study_time);
-    C(accession_number, idx->accession_number);
-    C(study_description, idx->study_description);
-    C(study_id, idx->study_id);
-    C(referring_physician, idx->referring_physician);
-    C(modality, idx->modality);
-    C(series_number, idx->series_number);
-    C(series_description, idx->series_description);
-    C(instance_number, idx->instance_number);
-#undef C
-    a->rows = idx->rows;
-    a->columns = idx->columns;
-    a->frames = idx->number_of_frames;
+    return api_stow_begin(ctx->store, req->content_type, ctx->stow_max_parts, e);
 }
 
-bool api_store_attrs_file(void *arg, const char *path, struct store_attrs *a, struct err *e)
-{
-    (void)arg;
-    struct seg_index *idx = decoder_seg_open(path, NULL, e);
-    if (!idx)
-        return false;
-    api_store_attrs_from_index(idx, a);
-    decoder_seg_free(idx);
-    return true;
-}
+static bool sink_feed(void *st, const void *p, size_t n, struct err *e) { return api_stow_feed(st, p, n, e); }
+static bool sink_end(void *st, struct err *e) { return api_stow_end(st, e); }
+static void sink_free(void *st) { api_stow_free(st); }
 
-bool api_store_lookup_store(void *arg, const struct api_resource *res, char *path, size_t pathsz,
-                            struct err *e)
-{
-    if (!arg)
-        return api_store_lookup_none(arg, res, path, pathsz, e);
-    return store_instance_path(arg, res->study, res->series, res->sop, path, pathsz, e);
-}
+const struct api_body_sink api_stow_sink = {sink_begin, sink_feed, sink_end, sink_free};
 
 /* ---- the worker half ---- */
+
+/* Fixed-size copies cut at a character boundary, never inside one. */
+static void cp(char *dst, size_t sz, const char *src) { utf8_copy(dst, sz, src); }
 
 static json_t *uid_attr(const char *vr, const char *v)
 {
@@ -262,22 +226,6 @@ static void set_if(json_t *item, const char *tag, const char *vr, const char *v)
         json_object_set_new(item, tag, uid_attr(vr, v));
 }
 
-/* SOP Class and Instance UID of a file the decoder refused (for the failure
- * item); empty when it does not even parse. */
-static void peek_uids(const char *path, char *cls, size_t clssz, char *sop, size_t sopsz)
-{
-    cls[0] = sop[0] = 0;
-    struct err e = ERR_INIT;
-    struct dataset_file *f = dataset_open(path, &e);
-    if (!f)
-        return;
-    const char *c = dataset_string(f, dataset_root(f), TAG(0x0008, 0x0016), 0);
-    const char *s = dataset_string(f, dataset_root(f), TAG(0x0008, 0x0018), 0);
-    cp(cls, clssz, c);
-    cp(sop, sopsz, s);
-    dataset_close(f);
-}
-
 static bool is_seg_class(const char *cls)
 {
     return !strcmp(cls, SEG_SOP_CLASS_SEGMENTATION) || !strcmp(cls, SEG_SOP_CLASS_LABELMAP);
@@ -285,7 +233,7 @@ static bool is_seg_class(const char *cls)
 
 void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
 {
-    struct api_stow *st = req->stow;
+    struct api_stow *st = req->body.sink == &api_stow_sink ? req->body.state : NULL;
     if (!st || !ctx->store) {
         api_response_error(r, 500, "upload state missing");
         return;
@@ -314,7 +262,7 @@ void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct a
             err_set(&e, ERR_UNSUPPORTED, "part %zu is %s, not application/dicom", i + 1,
                     p->content_type);
         } else if (!(idx = decoder_seg_open(p->path, ctx->stow_limits, &e))) {
-            peek_uids(p->path, cls, sizeof cls, sop, sizeof sop);
+            decoder_file_uids(p->path, cls, sizeof cls, sop, sizeof sop);
             reason = api_stow_reason_from_err(e.code);
             if (e.code == ERR_UNSUPPORTED && *cls && is_seg_class(cls))
                 reason = API_STOW_CANNOT_UNDERSTAND; /* a SEG in a transfer syntax we cannot read */

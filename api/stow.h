@@ -3,7 +3,7 @@
  *   HTTP thread:  api_stow_begin() when the headers are in, api_stow_feed() for
  *                 each body chunk (parts go to temp files in the store's tmp/,
  *                 nothing is decoded), api_stow_end() at the end of the body.
- *   worker:       api_stow_store() validates each part with the decoder, moves
+ *   worker:       api_stow_store() (api/handlers.h) validates each part with the decoder, moves
  *                 it into the store (store_instance_put) and writes the Store
  *                 Instances Response (DICOM JSON).
  *   completion:   api_stow_free() removes the temp files that are left.
@@ -16,12 +16,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api/handle.h"
+#include "api/ctx.h"
 #include "api/request.h"
-#include "decoder/seg.h"
-#include "store/store.h"
 
-/* Starts an upload. ERR_UNSUPPORTED (415) for another media type, ERR_PARSE
+struct store;
+
+/* The route table reaches these through api_stow_sink (api/handlers.h).
+ * Starts an upload. ERR_UNSUPPORTED (415) for another media type, ERR_PARSE
  * (400) for a multipart type without boundary. max_parts bounds the parts. */
 struct api_stow *api_stow_begin(struct store *store, const char *content_type, size_t max_parts,
                                 struct err *e);
@@ -31,18 +32,5 @@ bool api_stow_feed(struct api_stow *st, const void *p, size_t n, struct err *e);
 bool api_stow_end(struct api_stow *st, struct err *e);
 /* Closes and removes what is left; NULL is fine. */
 void api_stow_free(struct api_stow *st);
-
-/* The worker half: validates and stores the received parts, fills r. */
-void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
-
-/* The store attributes of an indexed SEG (for store_instance_put). */
-void api_store_attrs_from_index(const struct seg_index *idx, struct store_attrs *a);
-
-/* store_attrs_fn for store_open/store_reindex: indexes the file with the decoder. */
-bool api_store_attrs_file(void *arg, const char *path, struct store_attrs *a, struct err *e);
-
-/* api_store_lookup_fn over a struct store (arg). */
-bool api_store_lookup_store(void *arg, const struct api_resource *res, char *path, size_t pathsz,
-                            struct err *e);
 
 #endif

@@ -7,10 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "api/index_json.h"
-#include "api/render.h"
+#include "api/api.h"
 #include "common/buf.h"
-#include "decoder/seg.h"
+#include "decoder/decoder.h"
 #include "server/cli.h"
 
 static int fail(const struct err *e)

@@ -13,11 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/auth.h"
-#include "api/http_error.h"
-#include "api/route.h"
-#include "api/stow.h"
-#include "api/stream.h"
+#include "api/api.h"
 #include "common/log.h"
 
 enum xstate { X_NEW, X_HEADERS, X_QUEUED, X_DONE };
@@ -47,7 +43,6 @@ struct exchange {
     int bad_status; /* set before routing: 413, 414, 400 */
     char bad_msg[256];
     uint64_t body_bytes;
-    bool routed; /* POST: routed when the headers arrived (the body goes to api/stow.h) */
     int status;
     size_t bytes;
     struct api_request req;
@@ -102,8 +97,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_access(x->req.request_id, x->req.method_name[0] ? x->req.method_name : "-", x->req.target,
                status, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? x->bytes : 0, secs * 1000.0);
     metrics_request_end(s->metrics, x->req.route, status, secs);
-    api_stow_free(x->req.stow); /* removes parts not moved into the store */
-    x->req.stow = NULL;
+    api_body_free(&x->req); /* STOW: removes parts not moved into the store */
     api_response_free(&x->resp);
     free(x);
     pthread_mutex_lock(&s->mu);
@@ -147,26 +141,23 @@ static void body_refuse(struct exchange *x, const struct err *e)
 {
     x->bad_status = api_status_from_err(e->code);
     snprintf(x->bad_msg, sizeof x->bad_msg, "%.255s", e->msg);
-    api_stow_free(x->req.stow); /* temp files go now */
-    x->req.stow = NULL;
+    api_body_free(&x->req); /* temp files go now */
 }
 
-/* POST: route as soon as the headers are in, and open the upload of a STOW. */
+/* The headers are in: route, and when the route takes a body, open its sink (the
+ * api decides which; other bodies are counted and discarded). */
 static void body_begin(struct exchange *x, struct MHD_Connection *conn)
 {
-    struct http_server *s = x->srv;
     struct err e = ERR_INIT;
-    x->routed = true;
+    api_request_route(&x->req, NULL);
+    if (!api_body_wanted(&x->req))
+        return; /* no body wanted: discarded, then the handler answers (405, 404...) */
     if (!copy_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE, x->req.content_type, sizeof x->req.content_type)) {
         err_set(&e, ERR_PARSE, "Content-Type header too long");
         body_refuse(x, &e);
         return;
     }
-    api_request_route(&x->req, NULL);
-    if (x->req.route != API_ROUTE_STOW || x->req.route_err.code != ERR_OK)
-        return; /* no body wanted: discarded, then the handler answers (405, 404...) */
-    x->req.stow = api_stow_begin(s->ctx->store, x->req.content_type, s->cfg->max_parts, &e);
-    if (!x->req.stow)
+    if (!api_body_begin(x->srv->ctx, &x->req, &e))
         body_refuse(x, &e);
 }
 
@@ -282,12 +273,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             atomic_store(&x->state, X_DONE);
             return send_response(x);
         }
-        if (!x->bad_status && x->req.method == API_METHOD_POST)
+        if (!x->bad_status)
             body_begin(x, conn);
         return MHD_YES;
     }
 
-    /* X_HEADERS: body chunks (STOW: to api/stow.h; otherwise discarded), then the final call. */
+    /* X_HEADERS: body chunks (to the route's body sink, if any; otherwise discarded),
+     * then the final call. */
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         x->body_bytes += n;
@@ -299,17 +291,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             atomic_store(&x->state, X_DONE);
             return send_response(x);
         }
-        if (x->req.stow && !x->bad_status) {
+        if (!x->bad_status) {
             /* STOW: parts go to temp files here (cheap writes); decoding is on a worker. */
             struct err e = ERR_INIT;
-            if (!api_stow_feed(x->req.stow, upload_data, n, &e))
+            if (!api_body_feed(&x->req, upload_data, n, &e))
                 body_refuse(x, &e);
         }
         return MHD_YES;
     }
-    if (x->req.stow && !x->bad_status) {
+    if (!x->bad_status) {
         struct err e = ERR_INIT;
-        if (!api_stow_end(x->req.stow, &e))
+        if (!api_body_end(&x->req, &e))
             body_refuse(x, &e);
     }
     if (x->bad_status) {
@@ -317,8 +309,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_store(&x->state, X_DONE);
         return send_response(x);
     }
-    if (!x->routed)
-        api_request_route(&x->req, NULL);
     if (!api_route_needs_worker(&x->req)) {
         api_handle(s->ctx, &x->req, &x->resp);
         atomic_store(&x->state, X_DONE);
@@ -358,7 +348,7 @@ static bool parse_listen(const char *listen, struct sockaddr_storage *ss, sockle
     for (const char *p = port; *p; p++)
         if (*p < '0' || *p > '9')
             return err_set(e, ERR_INVALID, "--listen '%s': bad port", listen);
-    if (!*port || atoi(port) > 65535)
+    if (!*port || strlen(port) > 5 || strtoul(port, NULL, 10) > 65535)
         return err_set(e, ERR_INVALID, "--listen '%s': bad port", listen);
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -380,7 +370,7 @@ struct http_server *http_server_start(const struct config *cfg, struct api_ctx *
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
-    bool v6;
+    bool v6 = false;
     if (!parse_listen(cfg->listen, &ss, &sslen, &v6, e))
         return NULL;
     struct http_server *s = calloc(1, sizeof *s);

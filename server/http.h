@@ -2,7 +2,8 @@
  *
  * Per request: the URI-log callback allocates the exchange (request state)
  * with the raw request target; the access handler copies the headers, counts
- * (and discards) at most --max-body body bytes, routes (api/route.h), and then
+ * at most --max-body body bytes (to the route's body sink, api_body_*, or
+ * discarded), routes (api/api.h: api_request_route), and then
  * either answers on the HTTP thread (health, metrics, errors) or suspends the
  * connection and queues a job. The worker runs api_handle() and resumes the
  * connection; the access handler, called again, queues the response; the
@@ -14,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api/handle.h"
+#include "api/api.h"
 #include "common/err.h"
 #include "common/threadpool.h"
 #include "server/config.h"

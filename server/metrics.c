@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "api/png_cache.h"
 
 static const int STATUSES[] = {200, 204, 304, 400, 404, 405, 406, 408, 413, 414, 415, 422, 500, 503};
 #define N_STATUS (sizeof STATUSES / sizeof STATUSES[0] + 1) /* + "other" */
@@ -16,10 +15,10 @@ struct metrics {
     pthread_mutex_t mu;
     struct api_cache *cache;
     struct threadpool *tp;
-    unsigned long long requests[API_ROUTE_COUNT][N_STATUS];
-    unsigned long long hist[API_ROUTE_COUNT][N_BUCKETS];
-    unsigned long long count[API_ROUTE_COUNT];
-    double sum[API_ROUTE_COUNT];
+    unsigned long long requests[API_ROUTE_LABELS_MAX][N_STATUS];
+    unsigned long long hist[API_ROUTE_LABELS_MAX][N_BUCKETS];
+    unsigned long long count[API_ROUTE_LABELS_MAX];
+    double sum[API_ROUTE_LABELS_MAX];
     long long in_flight;
     unsigned long long rejected;
 };
@@ -50,10 +49,10 @@ void metrics_request_begin(struct metrics *m)
     pthread_mutex_unlock(&m->mu);
 }
 
-void metrics_request_end(struct metrics *m, enum api_route route, int status, double seconds)
+void metrics_request_end(struct metrics *m, const struct api_route *row, int status,
+                         double seconds)
 {
-    if ((unsigned)route >= API_ROUTE_COUNT)
-        route = API_ROUTE_NONE;
+    size_t route = api_route_label_index(row);
     size_t s = N_STATUS - 1;
     for (size_t i = 0; i + 1 < N_STATUS; i++)
         if (STATUSES[i] == status)
@@ -98,7 +97,7 @@ bool metrics_render(void *arg, struct buf *out, struct err *e)
     static pthread_mutex_t render_mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&render_mu);
     pthread_mutex_lock(&m->mu);
-    for (size_t r = 0; r < API_ROUTE_COUNT; r++) {
+    for (size_t r = 0; r < API_ROUTE_LABELS_MAX; r++) {
         for (size_t s = 0; s < N_STATUS; s++)
             snap.requests[r][s] = m->requests[r][s];
         for (size_t b = 0; b < N_BUCKETS; b++)
@@ -112,7 +111,8 @@ bool metrics_render(void *arg, struct buf *out, struct err *e)
 
     bool ok = put(out, e, "# HELP segweb_requests_total HTTP requests by route and status.\n"
                           "# TYPE segweb_requests_total counter\n");
-    for (size_t r = 0; r < API_ROUTE_COUNT && ok; r++)
+    size_t n_routes = api_route_label_count();
+    for (size_t r = 0; r < n_routes && ok; r++)
         for (size_t s = 0; s < N_STATUS && ok; s++) {
             if (!snap.requests[r][s])
                 continue;
@@ -122,14 +122,14 @@ bool metrics_render(void *arg, struct buf *out, struct err *e)
             else
                 snprintf(status, sizeof status, "other");
             ok = put(out, e, "segweb_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
-                     api_route_name((enum api_route)r), status, snap.requests[r][s]);
+                     api_route_label(r), status, snap.requests[r][s]);
         }
     ok = ok && put(out, e, "# HELP segweb_request_duration_seconds Request latency, accept to reply.\n"
                            "# TYPE segweb_request_duration_seconds histogram\n");
-    for (size_t r = 0; r < API_ROUTE_COUNT && ok; r++) {
+    for (size_t r = 0; r < n_routes && ok; r++) {
         if (!snap.count[r])
             continue;
-        const char *rn = api_route_name((enum api_route)r);
+        const char *rn = api_route_label(r);
         for (size_t b = 0; b < N_BUCKETS && ok; b++)
             ok = put(out, e, "segweb_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
                      rn, BUCKETS[b], snap.hist[r][b]);

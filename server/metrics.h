@@ -6,8 +6,7 @@
 
 #include <stdbool.h>
 
-#include "api/cache.h"
-#include "api/request.h"
+#include "api/api.h"
 #include "common/buf.h"
 #include "common/threadpool.h"
 
@@ -18,7 +17,9 @@ struct metrics *metrics_new(struct api_cache *cache, struct threadpool *tp);
 void metrics_free(struct metrics *m);
 
 void metrics_request_begin(struct metrics *m);
-void metrics_request_end(struct metrics *m, enum api_route route, int status, double seconds);
+/* route: the request's row of the route table (NULL: none); counted by its name. */
+void metrics_request_end(struct metrics *m, const struct api_route *route, int status,
+                         double seconds);
 void metrics_rejected_inc(struct metrics *m); /* 503: queue full */
 
 /* api_metrics_fn for struct api_ctx: appends the text exposition. */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/stow.h"
+#include "api/api.h"
 #include "store/store.h"
 
 int reindex_main(int argc, char **argv)

@@ -14,10 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "api/handle.h"
-#include "api/path_confine.h"
-#include "api/stow.h"
-#include "api/png_cache.h"
+#include "api/api.h"
 #include "common/log.h"
 #include "common/threadpool.h"
 #include "server/config.h"
@@ -97,6 +94,7 @@ int serve_main(int argc, char **argv)
     api_png_cache_configure((size_t)cfg.png_cache_mb << 20);
     ctx.store = store;
     ctx.stow_limits = &limits;
+    ctx.stow_max_parts = cfg.max_parts;
     ctx.store_lookup = api_store_lookup_store;
     ctx.store_arg = store;
     ctx.cors_origins = cfg.cors_origin;

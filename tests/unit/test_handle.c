@@ -6,9 +6,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "api/handle.h"
-#include "api/path_confine.h"
-#include "api/route.h"
+#include "api/api.h"
 
 static int passed, failed;
 #define CHECK(cond, ...)                                                                      \

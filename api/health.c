@@ -1,0 +1,44 @@
+/* GET /healthz, /readyz, /metrics: cheap answers on the HTTP thread. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/handlers.h"
+#include "api/http_error.h"
+
+static void json_static(struct api_response *r, const char *text)
+{
+    struct err e = ERR_INIT;
+    r->status = 200;
+    snprintf(r->content_type, sizeof r->content_type, "application/json");
+    if (!buf_append(&r->body, text, strlen(text), &e))
+        api_response_from_err(r, &e);
+}
+
+void api_health_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    json_static(r, "{\"status\":\"ok\"}");
+    api_response_header_set(r, "Cache-Control", "no-store");
+}
+
+void api_ready_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    if (atomic_load(&ctx->ready))
+        json_static(r, "{\"status\":\"ready\"}");
+    else
+        api_response_error(r, 503, "not ready (starting or shutting down)");
+    api_response_header_set(r, "Cache-Control", "no-store");
+}
+
+void api_metrics_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    struct err e = ERR_INIT;
+    if (ctx->metrics && ctx->metrics(ctx->metrics_arg, &r->body, &e)) {
+        r->status = 200;
+        snprintf(r->content_type, sizeof r->content_type, "text/plain; version=0.0.4; charset=utf-8");
+        api_response_header_set(r, "Cache-Control", "no-store");
+        return;
+    }
+    if (e.code == ERR_OK)
+        err_set(&e, ERR_NOT_FOUND, "metrics are not available");
+    api_response_from_err(r, &e);
+}

@@ -1,0 +1,195 @@
+/* R/... routes on one SEG (see instance.h), and the decoded-index cache they share. */
+#include "api/instance.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "api/dicomweb.h"
+#include "api/gzip.h"
+#include "api/negotiate.h"
+
+#define ETAG_VERSION "segweb-1"
+#define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
+#define CACHE_VALIDATE "no-cache"
+
+/* ---- the index cache ---- */
+
+static void *index_load(void *arg, const char *path, size_t *bytes, struct err *e)
+{
+    struct seg_index *idx = decoder_seg_open(path, arg, e); /* arg: the limits, or NULL */
+    if (idx)
+        *bytes = idx->memory_bytes + sizeof *idx;
+    return idx;
+}
+
+static void index_free(void *v)
+{
+    api_png_cache_forget(v); /* before the address can be reused (api/png_cache.h) */
+    decoder_seg_free(v);
+}
+
+struct api_cache *api_index_cache_new(size_t budget_bytes, struct err *e)
+{
+    return api_cache_new(budget_bytes, index_load, index_free, NULL, e);
+}
+
+struct api_cache *api_index_cache_new_limited(size_t budget_bytes, const struct seg_limits *limits,
+                                              struct err *e)
+{
+    return api_cache_new(budget_bytes, index_load, index_free, (void *)limits, e);
+}
+
+/* ---- R to a file ---- */
+
+struct resolved {
+    char path[PATH_MAX];
+    char open_path[64]; /* path files: the descriptor's name, "" when there is none */
+    int fd;             /* path files: the file checked by api_path_confine_open, or -1 */
+    struct api_file_id id;
+    bool immutable;
+};
+
+static void resolved_close(struct resolved *rs)
+{
+    if (rs->fd >= 0)
+        close(rs->fd);
+    rs->fd = -1;
+}
+
+static bool resolve(struct api_ctx *ctx, const struct api_request *req, struct resolved *out,
+                    struct err *e)
+{
+    struct stat st;
+    if (req->res.kind == API_RES_FILE) {
+        if (!ctx->files_root)
+            return err_set(e, ERR_NOT_FOUND, "path requests are off: start segweb with --files-root DIR");
+        if (!api_path_confine_open(ctx->files_root, req->res.file, out->path, sizeof out->path, &st,
+                                   &out->fd, e))
+            return false;
+        if (!api_path_fd_path(out->fd, out->open_path, sizeof out->open_path))
+            out->open_path[0] = 0;
+        out->immutable = false;
+    } else {
+        api_store_lookup_fn fn = ctx->store_lookup ? ctx->store_lookup : api_store_lookup_none;
+        if (!fn(ctx->store_arg, &req->res, out->path, sizeof out->path, e))
+            return false;
+        if (stat(out->path, &st))
+            return err_set(e, ERR_NOT_FOUND, "instance not in store: %s", req->res.sop);
+        out->immutable = true;
+    }
+    out->id.dev = (uint64_t)st.st_dev;
+    out->id.ino = (uint64_t)st.st_ino;
+    out->id.size = (uint64_t)st.st_size;
+    out->id.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    return true;
+}
+
+/* Strong ETag over the instance identity and the request variant. */
+static void make_etag(const struct resolved *rs, const struct api_request *req, char out[40])
+{
+    char text[PATH_MAX + 512];
+    snprintf(text, sizeof text, "%s|%s|%llu|%llu|%llu|%lld|%s|%u|%u|%d|%s|%u", ETAG_VERSION,
+             rs->path, (unsigned long long)rs->id.dev, (unsigned long long)rs->id.ino,
+             (unsigned long long)rs->id.size, (long long)rs->id.mtime_ns,
+             api_route_name(req->route), req->segment, req->frame, req->style_color,
+             req->source_uid, req->source_frame);
+    api_etag_make(text, out);
+}
+
+/* Accept for what the route produces; JSON is not negotiated (gzip is). */
+static bool acceptable(const struct api_media *m, const char *accept)
+{
+    if (!strcmp(m->type, "image/png"))
+        return api_accepts_png(accept);
+    return api_accepts_media(accept, m->type, m->part_type);
+}
+
+/* --max-json-bytes: false (and a 413 answer) when the body is over it. */
+static bool within_limit(struct api_ctx *ctx, struct api_response *r)
+{
+    if (!ctx->max_json_bytes || r->body.len <= ctx->max_json_bytes)
+        return true;
+    char msg[160];
+    snprintf(msg, sizeof msg, "the JSON answer of %zu bytes exceeds the max-json-bytes limit of %zu",
+             r->body.len, ctx->max_json_bytes);
+    api_response_error(r, api_status_from_err(ERR_LIMIT), msg);
+    return false;
+}
+
+/* gzip when asked for and worth it. Returns whether the body is now gzip. */
+static bool gzip_body(struct api_ctx *ctx, struct api_response *r, bool gzip_ok, struct err *e)
+{
+    if (!gzip_ok || r->body.len < ctx->gzip_min_bytes)
+        return false;
+    struct buf gz = {0};
+    if (!api_gzip(r->body.data, r->body.len, &gz, e)) {
+        buf_free(&gz);
+        return false;
+    }
+    buf_free(&r->body);
+    r->body = gz;
+    api_response_header_set(r, "Content-Encoding", "gzip");
+    return true;
+}
+
+void api_instance_serve(struct api_ctx *ctx, const struct api_request *req,
+                        struct api_response *r, char *vary, size_t varysz)
+{
+    const struct api_route *rt = req->route;
+    const struct api_media *media = rt->media ? rt->media : &API_MEDIA_JSON;
+    struct err e = ERR_INIT;
+    bool gzip_ok = false;
+    if (!media->json) {
+        api_vary_add(vary, varysz, "Accept");
+        if (!acceptable(media, req->accept)) {
+            api_response_error(r, 406, media->refusal);
+            return;
+        }
+    } else {
+        gzip_ok = api_accepts_gzip(req->accept_encoding);
+        api_vary_add(vary, varysz, "Accept-Encoding");
+    }
+
+    static __thread struct resolved rs;
+    memset(&rs, 0, sizeof rs);
+    rs.fd = -1;
+    if (!resolve(ctx, req, &rs, &e)) {
+        api_response_from_err(r, &e);
+        return;
+    }
+    char etag[40], etag_gz[48];
+    make_etag(&rs, req, etag);
+    snprintf(etag_gz, sizeof etag_gz, "%.*s-gz\"", (int)strlen(etag) - 1, etag);
+    const char *cache_control = rs.immutable ? CACHE_IMMUTABLE : CACHE_VALIDATE;
+    if (api_etag_matches(req->if_none_match, etag) || api_etag_matches(req->if_none_match, etag_gz)) {
+        resolved_close(&rs);
+        r->status = 304;
+        api_response_header_set(r, "ETag", gzip_ok ? etag_gz : etag);
+        api_response_header_set(r, "Cache-Control", cache_control);
+        return;
+    }
+
+    struct api_cache_entry *en =
+        api_cache_get_at(ctx->cache, rs.path, rs.open_path[0] ? rs.open_path : NULL, &rs.id, &e);
+    resolved_close(&rs);
+    if (!en) {
+        err_prefix(&e, "%s", req->res.kind == API_RES_FILE ? req->res.file : req->res.sop);
+        api_response_from_err(r, &e);
+        return;
+    }
+    bool ok = rt->on_index(api_cache_value(en), req, r, &e);
+    api_cache_release(ctx->cache, en);
+    if (!ok) {
+        api_response_from_err(r, &e);
+        return;
+    }
+    if (media->limited && !within_limit(ctx, r))
+        return;
+    gzip_ok = gzip_body(ctx, r, gzip_ok, &e);
+    api_response_header_set(r, "ETag", gzip_ok ? etag_gz : etag);
+    api_response_header_set(r, "Cache-Control", cache_control);
+}

@@ -1,0 +1,28 @@
+/* The glue between the decoder and the instance store: the store attributes of a SEG
+ * (for store_instance_put and store reindexing) and the lookup of a store resource's
+ * file (struct api_ctx.store_lookup). */
+#ifndef SEGWEB_API_STORE_GLUE_H
+#define SEGWEB_API_STORE_GLUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api/request.h"
+#include "decoder/decoder.h"
+#include "store/store.h"
+
+/* The store attributes of an indexed SEG (for store_instance_put). */
+void api_store_attrs_from_index(const struct seg_index *idx, struct store_attrs *a);
+
+/* store_attrs_fn for store_open/store_reindex: indexes the file with the decoder. */
+bool api_store_attrs_file(void *arg, const char *path, struct store_attrs *a, struct err *e);
+
+/* api_store_lookup_fn over a struct store (arg); arg NULL behaves as _none. */
+bool api_store_lookup_store(void *arg, const struct api_resource *res, char *path, size_t pathsz,
+                            struct err *e);
+
+/* The store lookup used without a store: always ERR_NOT_FOUND "instance not in store". */
+bool api_store_lookup_none(void *arg, const struct api_resource *res, char *path, size_t pathsz,
+                           struct err *e);
+
+#endif
