@@ -26,7 +26,10 @@ void err_prefix(struct err *e, const char *fmt, ...)
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
     memcpy(old, e->msg, sizeof old);
-    snprintf(e->msg, sizeof e->msg, "%s: %s", head, old);
+    /* A message longer than e->msg keeps its head; the return value is checked
+     * so the compiler knows the truncation is meant. */
+    if (snprintf(e->msg, sizeof e->msg, "%s: %s", head, old) < 0)
+        memcpy(e->msg, old, sizeof old);
 }
 
 const char *err_code_name(enum err_code code)

@@ -6,6 +6,8 @@
 #   BUILD_TYPE  CMake build type (default Release; RelWithDebInfo with SANITIZE=1,
 #               so sanitizer reports carry file:line)
 #   SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer (-DSEGWEB_SANITIZE=ON)
+#   WERROR=1    warnings are errors (-DSEGWEB_WERROR=ON; CI sets it)
+# Every build runs scripts/lint.sh first (the module rule; -DSEGWEB_LINT=OFF skips it).
 # The binary ends up in $BUILD_DIR/server/segweb. Works from any directory.
 set -euo pipefail
 
@@ -22,6 +24,9 @@ else
   BUILD_TYPE=${BUILD_TYPE:-Release}
 fi
 cmake_args+=(-DCMAKE_BUILD_TYPE="$BUILD_TYPE")
+if [[ "${WERROR:-0}" == 1 ]]; then
+  cmake_args+=(-DSEGWEB_WERROR=ON)
+fi
 
 # The shared test corpus lives beside the clone (../shared/testdata).
 if [[ -d "$ROOT/../shared/testdata" ]]; then
