@@ -48,12 +48,14 @@ static void cors_headers(const struct api_ctx *ctx, const struct api_request *re
         api_vary_add(vary, varysz, "Origin");
 }
 
-/* OPTIONS: the methods of the route's pattern (all of them for an unknown path). */
+/* OPTIONS: the methods of the route's pattern; for a path that is no route (yet:
+ * it may be one after a deployment), every method segweb has. */
 static void preflight(const struct api_ctx *ctx, const struct api_request *req,
                       struct api_response *r)
 {
-    char allow[64];
-    api_route_allow(req, allow, sizeof allow);
+    char allow[64] = "GET, HEAD, OPTIONS, POST, DELETE";
+    if (req->route)
+        api_route_allow(req, allow, sizeof allow);
     r->status = 204;
     api_response_header_set(r, "Allow", allow);
     bool any;

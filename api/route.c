@@ -457,14 +457,11 @@ bool api_route_needs_worker(const struct api_request *req)
 
 void api_route_allow(const struct api_request *req, char *out, size_t outsz)
 {
-    unsigned m = 0;
-    if (req->route) {
+    unsigned m = API_GET; /* no route: what any path answers to */
+    if (req->route)
         for (size_t i = 0; i < api_routes_count; i++)
             if (!strcmp(api_routes[i].pattern, req->route->pattern))
                 m |= api_routes[i].methods;
-    } else {
-        m = API_GET | API_POST | API_DELETE;
-    }
     snprintf(out, outsz, "%s%s%s%sOPTIONS", m & (1u << API_METHOD_GET) ? "GET, " : "",
              m & (1u << API_METHOD_HEAD) ? "HEAD, " : "", m & API_POST ? "POST, " : "",
              m & API_DELETE ? "DELETE, " : "");

@@ -114,7 +114,8 @@ bool api_route_needs_worker(const struct api_request *req);
 bool api_route_allows(const struct api_request *req);
 
 /* The Allow header of the request's path: "GET, HEAD, OPTIONS" and the like, the
- * union over the rows of its pattern. Written to out (at least 48 bytes). */
+ * union over the rows of its pattern ("GET, HEAD, OPTIONS" without a route).
+ * Written to out (at least 48 bytes). */
 void api_route_allow(const struct api_request *req, char *out, size_t outsz);
 
 /* Metrics labels: route names, distinct, in table order; label 0 is "none" (no
