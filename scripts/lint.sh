@@ -14,7 +14,40 @@
 # A new module is one line in MODULES. Exit status 1 and one line per finding
 # ("file:line: what") when anything is wrong. Works from any directory.
 #   scripts/lint.sh [root]
+#   scripts/lint.sh --self-test    probe files that must fail, and a clean tree that must pass
 set -uo pipefail
+
+SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+if [[ "${1:-}" == --self-test ]]; then
+  tmp=$(mktemp -d) || exit 2
+  trap 'rm -rf "$tmp"' EXIT
+  probe() { # expect file content...
+    local expect=$1 file=$2
+    shift 2
+    rm -rf "$tmp/t" && mkdir -p "$tmp/t/common" "$tmp/t/decoder" "$tmp/t/store" "$tmp/t/api" "$tmp/t/server"
+    mkdir -p "$tmp/t/$(dirname "$file")" && printf '%s\n' "$@" >"$tmp/t/$file"
+    if "$SELF" "$tmp/t" >"$tmp/out" 2>&1; then got=pass; else got=fail; fi
+    if [[ $got != "$expect" ]]; then
+      echo "lint self-test: $file (${*}) should $expect, did $got:"; cat "$tmp/out"; exit 1
+    fi
+  }
+  probe fail store/probe.c '#include <microhttpd.h>'
+  probe fail decoder/probe.c '#include "api/api.h"'
+  probe fail decoder/probe.c '#include "store/store.h"'
+  probe fail common/probe.c '#include "decoder/decoder.h"'
+  probe fail api/probe.c '#include "server/http.h"'
+  probe fail api/probe.c '#include "decoder/dataset.h"'
+  probe fail server/probe.c '#include "api/route.h"'
+  probe fail api/probe.c '#include <dcmtk/dcmdata/dctk.h>'
+  probe fail decoder/probe.c 'int f(const char *s) { return atoi(s); }'
+  probe fail common/probe.c 'void f(char *d) { strcpy(d, "x"); }'
+  probe fail newmod/probe.c 'int x;'
+  probe pass server/probe.c '#include <microhttpd.h>' '#include "api/api.h"'
+  probe pass decoder/probe_dcmtk.cc '#include <dcmtk/dcmdata/dctk.h>' '#include "decoder/dataset.h"'
+  probe pass api/probe.c '#include "decoder/decoder.h"' '#include "store/store.h"' 'int n = snprintf(b, 4, "x");'
+  echo "lint self-test: ok"
+  exit 0
+fi
 
 ROOT=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 cd "$ROOT" || exit 2
