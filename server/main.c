@@ -1,5 +1,10 @@
 /* segweb: one binary, several commands. `serve` runs the HTTP service; the rest
- * are command-line front ends to the decoder. */
+ * are command-line front ends to the decoder and the store.
+ *
+ * HOW TO ADD A SUBCOMMAND: write `int cli_<name>(int argc, char **argv)` in its own
+ * server/cli_<name>.c (argv[0] is the command name; exit 0 ok, 1 failure with one
+ * line "segweb: <message>" on stderr, 2 usage), declare it in server/cli.h, and add
+ * one row to COMMANDS below: the usage line is generated from it. */
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,17 +13,27 @@
 #include "server/reindex.h"
 #include "server/serve.h"
 
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *args, *help;
+} COMMANDS[] = {
+    {"serve", serve_main, "[OPTIONS]", "run the HTTP service (segweb serve --help)"},
+    {"reindex", reindex_main, "[--store DIR]", "rebuild the store's search index from its files"},
+    {"info", cli_info, "FILE", "print the segment index of a DICOM SEG as JSON"},
+    {"frame", cli_frame, "FILE N [--color]", "write frame N (1-based) as PNG to stdout"},
+    {"frames", cli_frames, "FILE --out DIR [--color]", "write every frame as DIR/frame-00001.png, ..."},
+};
+#define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
 static void usage(FILE *to)
 {
-    fprintf(to,
-            "usage: segweb COMMAND [ARGS]\n"
-            "\n"
-            "commands:\n"
-            "  serve [OPTIONS]               run the HTTP service (segweb serve --help)\n"
-            "  reindex [--store DIR]         rebuild the store's search index from its files\n"
-            "  info FILE                     print the segment index of a DICOM SEG as JSON\n"
-            "  frame FILE N [--color]        write frame N (1-based) as PNG to stdout\n"
-            "  frames FILE --out DIR [--color]  write every frame as DIR/frame-00001.png, ...\n");
+    fprintf(to, "usage: segweb COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        char head[64];
+        snprintf(head, sizeof head, "%s %s", COMMANDS[i].name, COMMANDS[i].args);
+        fprintf(to, "  %-28s %s\n", head, COMMANDS[i].help);
+    }
 }
 
 int main(int argc, char **argv)
@@ -34,16 +49,9 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "serve"))
-        return serve_main(argc - 1, argv + 1);
-    if (!strcmp(cmd, "reindex"))
-        return reindex_main(argc - 1, argv + 1);
-    if (!strcmp(cmd, "info"))
-        return cli_info(argc - 1, argv + 1);
-    if (!strcmp(cmd, "frame"))
-        return cli_frame(argc - 1, argv + 1);
-    if (!strcmp(cmd, "frames"))
-        return cli_frames(argc - 1, argv + 1);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(cmd, COMMANDS[i].name))
+            return COMMANDS[i].run(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
