@@ -69,51 +69,61 @@ BANNED='atoi|strncat|sprintf|vsprintf|strcpy'
 status=0
 fail() { echo "lint: $*"; status=1; }
 
-declare -A PUBLIC ALLOWED
-mods=()
-while read -r mod pub deps; do
+declare -A KNOWN
+present=()
+while read -r mod _; do
   [[ -z "$mod" ]] && continue
-  mods+=("$mod")
-  PUBLIC[$mod]=$pub
-  ALLOWED[$mod]=" $mod ${deps//-/} "
+  KNOWN[$mod]=1
+  [[ -d "$mod" ]] && present+=("$mod")
 done <<<"$MODULES"
 
-for mod in "${mods[@]}"; do
-  [[ -d "$mod" ]] || continue
-  while IFS= read -r -d '' f; do
-    # quoted includes of another module
-    while IFS=: read -r line inc; do
-      target=${inc%%/*}
-      [[ -n "${PUBLIC[$target]+x}" ]] || continue
-      if [[ "${ALLOWED[$mod]}" != *" $target "* ]]; then
-        fail "$f:$line: includes \"$inc\": $mod may not use $target (rule: ${ALLOWED[$mod]# $mod })"
-      elif [[ "$target" != "$mod" && "${PUBLIC[$target]}" != "-" && "$inc" != "${PUBLIC[$target]}" ]]; then
-        fail "$f:$line: includes \"$inc\": use $target's public header \"${PUBLIC[$target]}\""
-      fi
-    done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[a-z_]+/' "$f" |
-             sed -E 's/^([0-9]+):.*"([^"]+)".*/\1:\2/')
-    # foreign libraries that belong to one place
-    if [[ "$mod" != server ]]; then
-      grep -nE '#[[:space:]]*include[[:space:]]*<microhttpd\.h>' "$f" |
-        while IFS=: read -r line _; do echo "lint: $f:$line: <microhttpd.h> outside server/"; done | grep . && status=1
-    fi
-    if [[ "$f" != *_dcmtk.cc ]]; then
-      grep -nE '#[[:space:]]*include[[:space:]]*<dcmtk/' "$f" |
-        while IFS=: read -r line _; do echo "lint: $f:$line: <dcmtk/...> outside a *_dcmtk.cc bridge"; done | grep . && status=1
-    fi
-    # banned calls (not in comments starting the line)
-    grep -nE "(^|[^[:alnum:]_])($BANNED)[[:space:]]*\(" "$f" | grep -vE '^[0-9]+:[[:space:]]*(/?\*|//)' |
-      while IFS=: read -r line _; do
-        echo "lint: $f:$line: banned call ($(grep -oE "(^|[^[:alnum:]_])($BANNED)[[:space:]]*\(" <<<"$(sed -n "${line}p" "$f")" | head -1 | tr -dc 'a-z'))"
-      done | grep . && status=1
-  done < <(find "$mod" -type f \( -name '*.c' -o -name '*.h' -o -name '*.cc' -o -name '*.cpp' \) -print0)
-done
+# One awk over every source file (a build step must be cheap on a loaded machine).
+if ((${#present[@]})); then
+  mapfile -d '' files < <(find "${present[@]}" -type f \( -name '*.c' -o -name '*.h' -o -name '*.cc' \
+    -o -name '*.cpp' \) -print0 | sort -z)
+  if ((${#files[@]})); then
+    awk -v table="$MODULES" -v banned="$BANNED" '
+      BEGIN {
+        n = split(table, rows, "\n")
+        for (i = 1; i <= n; i++) {
+          k = split(rows[i], f, /[ \t]+/)
+          if (k < 3) continue
+          m = f[1]; pub[m] = f[2]; ok = " " m " "
+          for (j = 3; j <= k; j++) if (f[j] != "-") ok = ok f[j] " "
+          allowed[m] = ok
+        }
+        callre = "(^|[^A-Za-z0-9_])(" banned ")[ \t]*\\("
+      }
+      function fail(msg) { printf "lint: %s:%d: %s\n", FILENAME, FNR, msg; status = 1 }
+      FNR == 1 { mod = FILENAME; sub(/\/.*/, "", mod) }
+      /^[ \t]*#[ \t]*include[ \t]*"[a-z_]+\// {
+        inc = $0; sub(/^[^"]*"/, "", inc); sub(/".*/, "", inc)
+        t = inc; sub(/\/.*/, "", t)
+        if (!(t in pub)) next
+        if (index(allowed[mod], " " t " ") == 0) {
+          rule = allowed[mod]; sub("^ " mod " ", "", rule)
+          fail("includes \"" inc "\": " mod " may not use " t " (rule: " rule ")")
+        } else if (t != mod && pub[t] != "-" && inc != pub[t])
+          fail("includes \"" inc "\": use " t "\x27s public header \"" pub[t] "\"")
+        next
+      }
+      /#[ \t]*include[ \t]*<microhttpd\.h>/ { if (mod != "server") fail("<microhttpd.h> outside server/"); next }
+      /#[ \t]*include[ \t]*<dcmtk\// { if (FILENAME !~ /_dcmtk\.cc$/) fail("<dcmtk/...> outside a *_dcmtk.cc bridge"); next }
+      /^[ \t]*(\/?\*|\/\/)/ { next }
+      match($0, callre) {
+        call = substr($0, RSTART, RLENGTH); gsub(/[^a-z]/, "", call)
+        fail("banned call (" call ")")
+      }
+      END { exit status }
+    ' "${files[@]}" || status=1
+  fi
+fi
 
 # Directories that look like modules but are missing from the table.
 for d in */; do
   d=${d%/}
   case "$d" in tests|scripts|docs|bench|docker|build*|web|node_modules) continue ;; esac
-  [[ -n "${PUBLIC[$d]+x}" ]] && continue
+  [[ -n "${KNOWN[$d]+x}" ]] && continue
   if find "$d" -maxdepth 1 -name '*.c' -o -maxdepth 1 -name '*.cc' | grep -q .; then
     fail "$d/: C sources in a folder that is not in scripts/lint.sh's MODULES table"
   fi
