@@ -298,7 +298,7 @@ struct store_cache *store_cache_open(const char *dir, uint64_t max_bytes, struct
         free(c);
         return NULL;
     }
-    strcpy(c->dir, dir);
+    snprintf(c->dir, sizeof c->dir, "%s", dir);
     c->max_bytes = max_bytes;
     c->st.budget = max_bytes;
     pthread_mutex_init(&c->mu, NULL);
@@ -417,7 +417,7 @@ bool store_cache_get(struct store_cache *c, const char *key, store_cache_fill_fn
         c->st.hits++;
         pthread_mutex_unlock(&c->mu);
         set_atime(p);
-        strcpy(path, p);
+        snprintf(path, pathsz, "%s", p);
         if (how)
             *how = STORE_CACHE_HIT;
         return true;
@@ -438,7 +438,7 @@ bool store_cache_get(struct store_cache *c, const char *key, store_cache_fill_fn
         }
         pthread_mutex_unlock(&c->mu);
         if (ok) {
-            strcpy(path, p);
+            snprintf(path, pathsz, "%s", p);
             if (how)
                 *how = STORE_CACHE_SHARED;
         }
@@ -454,7 +454,7 @@ bool store_cache_get(struct store_cache *c, const char *key, store_cache_fill_fn
         pthread_mutex_unlock(&c->mu);
         return err_set(e, ERR_NOMEM, "cache: out of memory");
     }
-    strcpy(en->key, key);
+    snprintf(en->key, sizeof en->key, "%s", key);
     en->state = E_FILLING;
     en->refs = 2; /* the table, this filler */
     table_insert(c, en);
@@ -489,7 +489,7 @@ bool store_cache_get(struct store_cache *c, const char *key, store_cache_fill_fn
             *e = fe;
         return false;
     }
-    strcpy(path, p);
+    snprintf(path, pathsz, "%s", p);
     if (how)
         *how = STORE_CACHE_FILLED;
     return true;
@@ -532,7 +532,7 @@ bool store_cache_side_path(struct store_cache *c, const char *key, const char *s
     file_path(c, key, suffix, p, sizeof p);
     if (strlen(p) >= pathsz)
         return err_set(e, ERR_INVALID, "cache: path buffer too small");
-    strcpy(path, p);
+    snprintf(path, pathsz, "%s", p);
     return true;
 }
 

@@ -146,7 +146,7 @@ struct upstream *upstream_new(const struct upstream_config *cfg, struct err *e)
             err_set(e, ERR_INVALID, "upstream CA file %s: not readable", cfg->ca_file);
             goto fail;
         }
-        strcpy(u->ca_file, cfg->ca_file);
+        snprintf(u->ca_file, sizeof u->ca_file, "%s", cfg->ca_file);
     }
     u->cfg.token_file = u->cfg.basic_file = u->cfg.ca_file = NULL;
     u->n_slots = u->cfg.max_concurrency;
