@@ -1,8 +1,9 @@
 /* The unit tests' one harness. CHECK(cond, fmt, ...) counts a pass, or prints
  * the place and the message of a failure and goes on; main returns
  * check_done(), which prints the tally. check_testdata() is the shared corpus
- * (SEGWEB_TESTDATA, set by tests/CMakeLists.txt) or NULL when it is
- * missing. Each test binary is one .c file that includes this. */
+ * (SEGWEB_TESTDATA, set by tests/CMakeLists.txt) or NULL when it is missing;
+ * a test that needs it then returns check_skip(reason), which ctest reports
+ * as skipped (SKIP_RETURN_CODE 77). Each test binary is one .c file. */
 #ifndef SEGWEB_TESTS_UNIT_CHECK_H
 #define SEGWEB_TESTS_UNIT_CHECK_H
 
@@ -36,6 +37,12 @@ static inline const char *check_testdata(void)
     if (dir && *dir && access(dir, R_OK) == 0)
         return dir;
     return NULL;
+}
+
+static inline int check_skip(const char *reason)
+{
+    printf("SKIP: %s\n", reason);
+    return 77;
 }
 
 #endif

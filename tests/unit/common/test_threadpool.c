@@ -4,19 +4,7 @@
 #include <time.h>
 
 #include "common/threadpool.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            passed++;                                                                         \
-        } else {                                                                              \
-            failed++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
+#include "tests/unit/check.h"
 
 static atomic_int done;
 static atomic_bool gate;
@@ -54,6 +42,5 @@ int main(void)
     CHECK(!threadpool_submit(tp, slow, NULL), "submit after stop refused");
     threadpool_free(tp);
     threadpool_free(NULL);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_done();
 }

@@ -9,20 +9,7 @@
 #include <string.h>
 
 #include "decoder/png_encode.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                    \
-    do {                                                                                    \
-        if (cond) {                                                                         \
-            passed++;                                                                       \
-        } else {                                                                            \
-            failed++;                                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                            \
-            fprintf(stderr, __VA_ARGS__);                                                   \
-            fputc('\n', stderr);                                                            \
-        }                                                                                   \
-    } while (0)
+#include "tests/unit/check.h"
 
 /* ---- decoding ---- */
 
@@ -361,6 +348,5 @@ int main(void)
     check_threads();
     check_negative();
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_done();
 }

@@ -12,20 +12,7 @@
 #include <zlib.h>
 
 #include "decoder/codec.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/check.h"
 
 typedef bool (*decode_fn)(const uint8_t *, size_t, const struct codec_frame *, uint8_t *, size_t,
                           struct err *);
@@ -593,14 +580,13 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines interleave with sanitizer output */
     round_trips();
-    printf("round trips: %d passed, %d failed\n", passed, failed);
-    int p0 = passed, f0 = failed;
+    printf("round trips: %d passed, %d failed\n", check_passed, check_failed);
+    int p0 = check_passed, f0 = check_failed;
     rle_negative();
     deflate_negative();
     jpegls_negative();
     j2k_negative();
     mutations();
-    printf("negative cases: %d passed, %d failed\n", passed - p0, failed - f0);
-    printf("test_codecs: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    printf("negative cases: %d passed, %d failed\n", check_passed - p0, check_failed - f0);
+    return check_done();
 }

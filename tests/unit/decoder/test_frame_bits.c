@@ -5,8 +5,7 @@
 #include <string.h>
 
 #include "decoder/frame.h"
-
-static int passed, failed;
+#include "tests/unit/check.h"
 
 static int bit(const uint8_t *p, uint64_t i)
 {
@@ -24,12 +23,7 @@ static void check(const uint8_t *src, uint64_t off, uint64_t npix)
         ok = bit(dst, i) == bit(src, off + i);
     for (uint64_t i = npix; ok && i < nbytes * 8; i++)
         ok = bit(dst, i) == 0; /* padding bits are zero */
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        fprintf(stderr, "FAIL: offset %llu, %llu pixels\n", (unsigned long long)off, (unsigned long long)npix);
-    }
+    CHECK(ok, "offset %llu, %llu pixels", (unsigned long long)off, (unsigned long long)npix);
     free(dst);
 }
 
@@ -58,6 +52,5 @@ int main(void)
     free(exact);
 
     free(src);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_done();
 }

@@ -5,18 +5,7 @@
 
 #include "decoder/frame.h"
 #include "decoder/seg.h"
-
-static int passed, failed;
-
-static void expect(int ok, const char *what)
-{
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        fprintf(stderr, "FAIL: %s\n", what);
-    }
-}
+#include "tests/unit/check.h"
 
 static void check_file(const char *dir, const char *name, uint32_t frame)
 {
@@ -24,45 +13,40 @@ static void check_file(const char *dir, const char *name, uint32_t frame)
     snprintf(path, sizeof path, "%s/seg/%s", dir, name);
     struct err e = ERR_INIT;
     struct seg_index *idx = decoder_seg_open(path, NULL, &e);
-    expect(idx != NULL, name);
-    if (!idx) {
-        fprintf(stderr, "  %s\n", e.msg);
+    CHECK(idx != NULL, "%s: %s", name, e.msg);
+    if (!idx)
         return;
-    }
     uint64_t before = decoder_frame_bytes_read();
     struct seg_pixels px;
-    expect(decoder_frame_read(idx, frame, &px, &e), "frame read");
+    CHECK(decoder_frame_read(idx, frame, &px, &e), "%s frame %u: %s", name, frame, e.msg);
     uint64_t read = decoder_frame_bytes_read() - before;
     uint64_t frame_bytes = ((uint64_t)idx->rows * idx->columns * (idx->bits_allocated ? idx->bits_allocated : 1) + 7) / 8;
     uint64_t bound;
     if (idx->pixels.encoding == SEG_ENC_NATIVE) {
         bound = frame_bytes + 1; /* a non-aligned frame straddles one more byte */
-        expect(read >= frame_bytes, "native read covers the frame");
+        CHECK(read >= frame_bytes, "%s frame %u: the native read covers the frame", name, frame);
     } else {
         uint32_t first = idx->pixels.frame_fragment[frame - 1];
         bound = 0;
         for (uint32_t i = 0; i < idx->pixels.frame_fragments_count[frame - 1]; i++)
             bound += idx->pixels.fragments[first + i].length;
     }
-    if (read > bound || read == 0)
-        fprintf(stderr, "  %s frame %u: read %llu bytes, bound %llu\n", name, frame, (unsigned long long)read,
-                (unsigned long long)bound);
-    expect(read <= bound && read > 0, "read at most one frame's bytes");
+    CHECK(read <= bound && read > 0, "%s frame %u: read %llu bytes, bound %llu (one frame's bytes)", name, frame,
+          (unsigned long long)read, (unsigned long long)bound);
     decoder_pixels_free(&px);
     decoder_seg_free(idx);
 }
 
 int main(void)
 {
-    const char *dir = getenv("SEGWEB_TESTDATA");
-    if (!dir || !*dir)
-        dir = "../shared/testdata";
+    const char *dir = check_testdata();
+    if (!dir)
+        return check_skip("the shared corpus (SEGWEB_TESTDATA, ../shared/testdata) is missing");
     check_file(dir, "dcmqi_liver.dcm", 2);
     check_file(dir, "pyd_liver_nonbyte_aligned.dcm", 2);
     check_file(dir, "pyd_liver_nonbyte_aligned.dcm", 3);
     check_file(dir, "pyd_liver_j2k.dcm", 2);
     check_file(dir, "pyd_liver_rle.dcm", 3);
     check_file(dir, "hd_sm_dots_tiled_full.dcm", 700);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_done();
 }
