@@ -28,6 +28,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from conftest import free_port, multipart_head, multipart_tail, proc_value, stow_content_type  # noqa: E402
+
 LUA = os.path.join(HERE, "random_frames.lua")
 PEER = os.path.join(HERE, "peers", "pydicom_seg.py")
 PY = "/usr/bin/python3"
@@ -35,7 +38,7 @@ DCMJS = os.path.join(HERE, "peers", "dcmjs", "seg.js")
 HAVE_DCMJS = (shutil.which("node") is not None and
               os.path.isdir(os.path.join(HERE, "peers", "dcmjs", "node_modules", "dcmjs")))
 BOUNDARY = "segwebBenchBoundary7d1"
-STOW_CT = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+STOW_CT = stow_content_type(BOUNDARY, quoted=False)
 
 COMMANDS = []  # (label, command) in the order first run, for the report
 
@@ -73,14 +76,6 @@ def timed_cpu(label, cmd, **kw):
     return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), p
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wait_port(port, timeout=30.0, step=0.001):
     t_end = time.perf_counter() + timeout
     while time.perf_counter() < t_end:
@@ -101,20 +96,22 @@ def http_get(port, target, timeout=600):
     return r.status, body
 
 
+def terminate(proc, wait):
+    """SIGTERM, then SIGKILL after wait seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def proc_cpu(pid):
     """utime + stime of a process (all threads), seconds."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     tck = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / tck
-
-
-def proc_status(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])  # kB
-    return 0
 
 
 class Segweb:
@@ -129,12 +126,7 @@ class Segweb:
             raise SystemExit(f"segweb {name} did not start; see {self.log.name}")
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, 30)
         self.log.close()
 
 
@@ -192,12 +184,7 @@ class Orthanc:
             self.request("DELETE", f"/instances/{oid}")
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, 60)
         self.log.close()
 
 
@@ -205,10 +192,10 @@ def stow_body(dcm, out):
     if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(dcm):
         return out
     with open(out + ".tmp", "wb") as o:
-        o.write(f"--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n".encode())
+        o.write(multipart_head(BOUNDARY))
         with open(dcm, "rb") as f:
             shutil.copyfileobj(f, o, 1 << 22)
-        o.write(f"\r\n--{BOUNDARY}--\r\n".encode())
+        o.write(b"\r\n" + multipart_tail(BOUNDARY))
     os.replace(out + ".tmp", out)
     return out
 
@@ -451,15 +438,15 @@ def measure(a):
 
     R["rss"] = {}
     for name, s in servers.items():
-        R["rss"][name] = {"VmHWM_kB": proc_status(s.proc.pid, "VmHWM"),
-                          "VmRSS_kB": proc_status(s.proc.pid, "VmRSS")}
+        R["rss"][name] = {"VmHWM_kB": proc_value(s.proc.pid, "status", "VmHWM"),
+                          "VmRSS_kB": proc_value(s.proc.pid, "status", "VmRSS")}
         try:
             m = http_get(s.port, "/metrics")[1].decode()
             R["rss"][name]["cache_bytes"] = float(
                 re.search(r"^segweb_cache_bytes ([0-9.e+]+)$", m, re.M).group(1))
         except Exception:  # noqa: BLE001 - metrics are informative only
             pass
-    R["rss"]["orthanc"] = {"VmHWM_kB": proc_status(orth.proc.pid, "VmHWM")}
+    R["rss"]["orthanc"] = {"VmHWM_kB": proc_value(orth.proc.pid, "status", "VmHWM")}
     for s in servers.values():
         s.stop()
     orth.stop()

@@ -11,7 +11,6 @@ CI machines are shared and noisy. Full benchmark: bench/run.sh.
 """
 import http.client
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -20,41 +19,19 @@ import time
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-TOOL = os.path.join(ROOT, "..", "shared", "tools", "make_big_seg.py")
-BIN = os.environ.get("SEGWEB_BIN", os.path.join(ROOT, "build", "server", "segweb"))
+from conftest import BIN, SHARED, free_port, metric, needs_binary, rchar
+
+TOOL = os.path.join(SHARED, "tools", "make_big_seg.py")
 ROWS = COLS = 512
 FRAME_BYTES = ROWS * COLS // 8
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def rchar(pid):
-    with open(f"/proc/{pid}/io") as f:
-        for line in f:
-            if line.startswith("rchar:"):
-                return int(line.split()[1])
-    return 0
-
-
-def metric(conn, name):
-    conn.request("GET", "/metrics")
-    text = conn.getresponse().read().decode()
-    m = re.search(r"^" + re.escape(name) + r" ([0-9.e+-]+)$", text, re.M)
-    return float(m.group(1)) if m else None
+pytestmark = needs_binary
 
 
 @pytest.fixture(scope="module")
 def server():
     if not os.path.exists(TOOL):
-        pytest.skip("../shared/tools/make_big_seg.py not found")
+        pytest.skip(f"{TOOL} not found (../shared is missing)")
     base = tempfile.mkdtemp(prefix="segweb-guard-")
     path = os.path.join(base, "seg.dcm")
     subprocess.run(["/usr/bin/python3", TOOL, path, "--segments", "6", "--slices", "60",
@@ -84,6 +61,10 @@ def get(conn, target):
     return r.status, r.read()
 
 
+def metric_of(conn, name):
+    return metric(get(conn, "/metrics")[1].decode(), name)
+
+
 def test_frames_read_lazily_and_index_built_once(server):
     proc, conn, path = server
     t0 = time.perf_counter()
@@ -110,7 +91,7 @@ def test_frames_read_lazily_and_index_built_once(server):
           f"{dt / len(frames) * 1000:.2f} ms each, read {read} bytes "
           f"({read / len(frames):.0f} per frame, limit {limit // len(frames)})")
     assert read <= limit, (read, limit)
-    assert metric(conn, "segweb_index_builds_total") == 1
+    assert metric_of(conn, "segweb_index_builds_total") == 1
 
 
 def test_repeated_frame_reads_no_pixel_data(server):
@@ -128,7 +109,7 @@ def test_repeated_frame_reads_no_pixel_data(server):
           f"read {read} bytes ({read / n:.0f} per request)")
     # Only the HTTP requests themselves (well under 1 KB each), no frame reads.
     assert read < n * 1024, read
-    hits = metric(conn, "segweb_png_cache_hits_total")
+    hits = metric_of(conn, "segweb_png_cache_hits_total")
     if hits is not None:  # all n answered from the encoded-PNG cache
         assert hits >= n, hits
-    assert metric(conn, "segweb_index_builds_total") == 1
+    assert metric_of(conn, "segweb_index_builds_total") == 1

@@ -19,46 +19,20 @@ import json
 import os
 import random
 import re
-import subprocess
 
 import pydicom
 import pytest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-BIN = os.environ.get('SEGWEB_BIN') or os.path.join(REPO, 'build', 'server', 'segweb')
-TESTDATA = os.environ.get('SEGWEB_TESTDATA') or os.path.join(REPO, '..', 'shared', 'testdata')
-TIMEOUT = 300
-SANITIZER_MARKS = ('AddressSanitizer', 'LeakSanitizer', 'runtime error:', 'UndefinedBehaviorSanitizer')
+from conftest import (BIN, SOURCE_DIR, TESTDATA, describe, expected, needs_corpus, no_sanitizer_report,
+                      run_segweb as run, seg_path)
+
+pytestmark = needs_corpus
 
 # Files cut at many points: native odd-sized BINARY, RLE, JPEG 2000, JPEG-LS LABELMAP,
 # and a Deflated Explicit VR LE dataset (where every cut lands inside the deflate stream).
 TRUNCATE = ['dcmqi_38x23_odd', 'pyd_liver_rle', 'pyd_liver_j2k',
             'dcmtk_jpls_hd_sm_control_labelmap', 'dcmtk_deflated_dcmqi_38x23_odd']
 LIVER = 'dcmqi_liver'  # native BINARY 512x512, 3 frames, Pixel Data is the last element
-
-
-def seg_path(name):
-    return os.path.join(TESTDATA, 'seg', name + '.dcm')
-
-
-def run(*args, timeout=TIMEOUT):
-    return subprocess.run([BIN, *map(str, args)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=timeout)
-
-
-def describe(proc):
-    err = proc.stderr.decode('utf-8', 'replace')
-    if len(err) > 4000:
-        err = err[:2000] + '\n...\n' + err[-2000:]
-    out = proc.stdout[:200]
-    return (f'`{" ".join(map(str, proc.args))}` exited {proc.returncode}; '
-            f'stdout[:200]={out!r}; stderr:\n{err}')
-
-
-def no_sanitizer_report(proc):
-    err = proc.stderr.decode('utf-8', 'replace')
-    assert not any(m in err for m in SANITIZER_MARKS), describe(proc)
-    assert proc.returncode >= 0, 'killed by signal ' + describe(proc)
 
 
 def clean_error(proc, codes=(1,)):
@@ -94,11 +68,6 @@ def valid_info_json(proc):
 
 def is_png(proc):
     assert proc.stdout.startswith(b'\x89PNG\r\n\x1a\n'), 'frame exited 0 without a PNG'
-
-
-def expected(name):
-    with open(os.path.join(TESTDATA, 'expected', name + '.json')) as fh:
-        return json.load(fh)
 
 
 def test_binary_present():
@@ -141,7 +110,7 @@ def test_not_dicom(kind, tmp_path):
     clean_error(run('frames', path, '--out', out))
 
 
-SOURCES = sorted(glob.glob(os.path.join(TESTDATA, 'source', '*', '*.dcm')))
+SOURCES = sorted(glob.glob(os.path.join(SOURCE_DIR, '*', '*.dcm')))
 
 
 def test_sources_present():

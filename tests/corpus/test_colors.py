@@ -4,17 +4,17 @@ formula OHIF uses): DICOM-scaled Lab -> CIE Lab -> XYZ (D65 white point, CIE
 inverse f) -> linear sRGB, shifted to be non-negative -> sRGB gamma; then
 rounded and clamped. The Lab values are read by pydicom, not by segweb."""
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pydicom
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-TESTDATA = Path(os.environ.get("SEGWEB_TESTDATA", ROOT.parent / "shared" / "testdata"))
-BIN = os.environ.get("SEGWEB_BIN", str(ROOT / "build" / "server" / "segweb"))
-FILES = sorted((TESTDATA / "seg").glob("*.dcm"))
+from conftest import BIN, SEG_DIR, needs_binary, needs_corpus
+
+pytestmark = [needs_corpus, needs_binary]
+
+FILES = sorted(Path(SEG_DIR).glob("*.dcm"))
 
 
 def lab_to_rgb(dicom_lab):

@@ -14,25 +14,20 @@ For each SEG file:
 Environment: SEGWEB_BIN (default <repo>/build/server/segweb), SEGWEB_TESTDATA (default
 <repo>/../shared/testdata). Run under the sanitizer build by scripts/test.sh.
 """
-import glob
 import hashlib
 import io
 import json
 import os
 import struct
-import subprocess
 
 import numpy as np
 import pytest
 from PIL import Image
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-BIN = os.environ.get('SEGWEB_BIN') or os.path.join(REPO, 'build', 'server', 'segweb')
-TESTDATA = os.environ.get('SEGWEB_TESTDATA') or os.path.join(REPO, '..', 'shared', 'testdata')
-SEG_FILES = sorted(glob.glob(os.path.join(TESTDATA, 'seg', '*.dcm')))
-NAMES = [os.path.splitext(os.path.basename(p))[0] for p in SEG_FILES]
-TIMEOUT = 600
-SANITIZER_MARKS = ('AddressSanitizer', 'LeakSanitizer', 'runtime error:', 'UndefinedBehaviorSanitizer')
+from conftest import (BIN, NAMES, SEG_FILES, TESTDATA, describe, expected, needs_corpus, no_sanitizer_report,
+                      run_segweb as run, seg_path)
+
+pytestmark = needs_corpus
 
 # PNG bit depths the CLI contract allows per SegmentationType (grayscale, colour type 0).
 # LABELED is the non-standard pre-Sup-243 type of hd_legacy_labeled_32bit.
@@ -47,23 +42,9 @@ def test_corpus_present():
 
 # ---------------------------------------------------------------- helpers
 
-def run(*args, timeout=TIMEOUT):
-    """Run segweb; return CompletedProcess with bytes stdout/stderr."""
-    return subprocess.run([BIN, *map(str, args)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=timeout)
-
-
-def describe(proc):
-    err = proc.stderr.decode('utf-8', 'replace')
-    if len(err) > 4000:
-        err = err[:2000] + '\n...\n' + err[-2000:]
-    return f'`{" ".join(map(str, proc.args))}` exited {proc.returncode}; stderr:\n{err}'
-
-
 def check_ok(proc):
     assert proc.returncode == 0, describe(proc)
-    err = proc.stderr.decode('utf-8', 'replace')
-    assert not any(m in err for m in SANITIZER_MARKS), describe(proc)
+    no_sanitizer_report(proc)
 
 
 def png_header(data):
@@ -102,21 +83,10 @@ def values_sha256(values, hash_dtype):
     return hashlib.sha256(np.ascontiguousarray(values.astype(dtype)).tobytes()).hexdigest()
 
 
-def load_expected(name):
-    path = os.path.join(TESTDATA, 'expected', name + '.json')
-    assert os.path.exists(path), f'no expected file {path}'
-    with open(path) as fh:
-        return json.load(fh)
-
-
 # ---------------------------------------------------------------- per-file runs (cached)
 
 _info_cache = {}
 _frames_cache = {}
-
-
-def seg_path(name):
-    return os.path.join(TESTDATA, 'seg', name + '.dcm')
 
 
 def info_of(name):
@@ -151,7 +121,7 @@ def frames_of(name, root):
 
 @pytest.mark.parametrize('name', NAMES)
 def test_info(name):
-    exp = load_expected(name)
+    exp = expected(name)
     got = info_of(name)
     assert isinstance(got, dict), 'info JSON is not an object'
 
@@ -179,8 +149,7 @@ def test_info(name):
 
 @pytest.mark.parametrize('name', NAMES)
 def test_frames(name, frames_root):
-    exp = load_expected(name)
-    out = frames_of(name, frames_root)
+    exp, out = expected(name), frames_of(name, frames_root)
     n = exp['number_of_frames']
     pngs = sorted(os.listdir(out))
     assert pngs == [f'frame-{i:05d}.png' for i in range(1, n + 1)], \
@@ -209,8 +178,7 @@ def test_frames(name, frames_root):
 
 @pytest.mark.parametrize('name', NAMES)
 def test_frame_matches_frames(name, frames_root):
-    exp = load_expected(name)
-    out = frames_of(name, frames_root)
+    exp, out = expected(name), frames_of(name, frames_root)
     n = exp['number_of_frames']
     for i in sorted({1, n}):
         proc = run('frame', seg_path(name), i)
@@ -221,8 +189,7 @@ def test_frame_matches_frames(name, frames_root):
 
 @pytest.mark.parametrize('name', NAMES)
 def test_frame_color(name, frames_root):
-    exp = load_expected(name)
-    out = frames_of(name, frames_root)
+    exp, out = expected(name), frames_of(name, frames_root)
     # The frame with the most mask pixels, so the alpha check means something.
     counts = exp['frame_nonzero_pixels']
     i = max(range(len(counts)), key=lambda k: counts[k]) + 1

@@ -5,9 +5,7 @@ segweb's frames must hash exactly as ../shared/testdata/expected says for the
 original file (the oracle is pydicom's decoding of that original)."""
 import hashlib
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -15,9 +13,10 @@ import pytest
 from PIL import Image
 from pydicom.encaps import encapsulate
 
-ROOT = Path(__file__).resolve().parents[2]
-TESTDATA = Path(os.environ.get("SEGWEB_TESTDATA", ROOT.parent / "shared" / "testdata"))
-BIN = os.environ.get("SEGWEB_BIN", str(ROOT / "build" / "server" / "segweb"))
+from conftest import BIN, expected, needs_binary, needs_corpus, seg_path
+
+pytestmark = [needs_corpus, needs_binary]
+
 ENCAPSULATED_UNCOMPRESSED = "1.2.840.10008.1.2.1.98"
 
 SOURCES = ["dcmqi_38x23_odd", "hd_ct_binary_overlap", "hd_ct_true_fractional",
@@ -45,8 +44,8 @@ def frame_values(path):
 
 @pytest.mark.parametrize("name", SOURCES)
 def test_encapsulated_uncompressed(name, tmp_path):
-    ds = pydicom.dcmread(TESTDATA / "seg" / f"{name}.dcm")
-    expected = json.loads((TESTDATA / "expected" / f"{name}.json").read_text())
+    ds = pydicom.dcmread(seg_path(name))
+    exp = expected(name)
     frames = native_frames(ds)
     ds.PixelData = encapsulate(frames, has_bot=len(frames) > 1)
     ds["PixelData"].is_undefined_length = True
@@ -60,11 +59,11 @@ def test_encapsulated_uncompressed(name, tmp_path):
                                      text=True).stdout)
     assert info["transfer_syntax_uid"] == ENCAPSULATED_UNCOMPRESSED
     assert {s["number"]: s["frames"] for s in info["segments"]} == \
-        {s["number"]: s["frames"] for s in expected["segments"]}
+        {s["number"]: s["frames"] for s in exp["segments"]}
 
     pngs = tmp_path / "png"
     subprocess.run([BIN, "frames", str(out), "--out", str(pngs)], capture_output=True, check=True)
-    dtype = np.uint8 if expected["frame_hash_dtype"] == "uint8" else np.dtype("<u2")
-    for i, want in enumerate(expected["frame_sha256"]):
+    dtype = np.uint8 if exp["frame_hash_dtype"] == "uint8" else np.dtype("<u2")
+    for i, want in enumerate(exp["frame_sha256"]):
         values = frame_values(pngs / f"frame-{i + 1:05d}.png").astype(dtype)
         assert hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() == want, f"frame {i + 1}"

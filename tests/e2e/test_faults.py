@@ -13,8 +13,6 @@ Env: SEGWEB_BIN, SEGWEB_TESTDATA; SEGWEB_HARDENING_QUICK=1 fewer kill rounds;
 SEGWEB_HARDENING_REPORT=FILE appends figures as JSON lines.
 """
 import glob
-import hashlib
-import http.client
 import io
 import json
 import os
@@ -25,38 +23,20 @@ import subprocess
 import threading
 import time
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from segweb_process import SegwebProcess
+from conftest import (BIN, NAMES, QUICK, SegwebProcess, expected, multipart_head, multipart_tail, needs_binary,
+                      needs_corpus, png_hash, read_seg, report, seg_path, stow_content_type)
 
-BIN = os.environ.get("SEGWEB_BIN", os.path.join(os.path.dirname(__file__), "../../build/server/segweb"))
-TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
-SEG_DIR = os.path.join(TESTDATA, "seg")
-EXP_DIR = os.path.join(TESTDATA, "expected")
-NAMES = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(SEG_DIR, "*.dcm")))
-QUICK = os.environ.get("SEGWEB_HARDENING_QUICK") == "1"
-REPORT = os.environ.get("SEGWEB_HARDENING_REPORT")
 BOUNDARY = "segweb-fault-boundary-41d"
+CT = stow_content_type(BOUNDARY, quoted=False)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(BIN) or not NAMES, reason="binary or corpus missing")
-
-
-def report(kind, **fields):
-    if REPORT:
-        with open(REPORT, "a") as f:
-            f.write(json.dumps({"test": kind, **fields}) + "\n")
-
-
-def read(name):
-    with open(os.path.join(SEG_DIR, name + ".dcm"), "rb") as f:
-        return f.read()
+pytestmark = [needs_corpus, needs_binary]
 
 
 def uids(name):
     import pydicom
-    ds = pydicom.dcmread(os.path.join(SEG_DIR, name + ".dcm"), stop_before_pixels=True)
+    ds = pydicom.dcmread(seg_path(name), stop_before_pixels=True)
     return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
 
 
@@ -71,35 +51,14 @@ def distinct():
     return out
 
 
-def multipart(parts, boundary=BOUNDARY):
-    out = io.BytesIO()
-    for p in parts:
-        out.write(b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + p + b"\r\n")
-    out.write(b"--" + boundary.encode() + b"--\r\n")
-    return out.getvalue()
-
-
-CT = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
-
-
 class Store(SegwebProcess):
     def __init__(self, store, args=()):
         self.store = store
         super().__init__(BIN, ["--store", store, "--max-body", str(64 << 20)] + list(args),
                          prefix="segweb-fault-", own_store=False)
 
-    def request(self, method, target, body=None, headers=None, timeout=120):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            c.request(method, target, body=body, headers=headers or {})
-            r = c.getresponse()
-            data = r.read()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-        finally:
-            c.close()
-
     def stow(self, parts):
-        return self.request("POST", "/studies", multipart(parts), {"Content-Type": CT})
+        return super().stow(parts, boundary=BOUNDARY, quoted=False)
 
     def raw(self, head, body, shut=True, timeout=30):
         """Sends bytes on a fresh socket; returns (status or None, response bytes)."""
@@ -142,20 +101,10 @@ def retrieve_url(s, url):
     return data[:-2]
 
 
-def png_hash(body, dtype):
-    img = Image.open(io.BytesIO(body))
-    arr = np.array(img)
-    if img.mode == "1":
-        arr = arr.astype(np.uint8)
-    dt = np.uint8 if dtype == "uint8" else np.dtype("<u2")
-    return hashlib.sha256(np.ascontiguousarray(arr.astype(dt)).tobytes()).hexdigest()
-
-
 def check_readback(s, names):
     for n in names:
-        assert retrieve_bytes(s, n) == read(n), n
-        with open(os.path.join(EXP_DIR, n + ".json")) as f:
-            exp = json.load(f)
+        assert retrieve_bytes(s, n) == read_seg(n), n
+        exp = expected(n)
         for i, h in enumerate(exp["frame_sha256"][:5]):
             st, _, body = s.request("GET", instance_url(n) + f"/frames/{i + 1}/rendered")
             assert st == 200, (n, i + 1, st, body[:200])
@@ -180,8 +129,8 @@ def malformed_bodies(obj):
     """(label, content-type, body, how): how = 'http' (Content-Length) or 'cut'
     (announce a longer body, send part of it, then half-close)."""
     b = BOUNDARY
-    part = f"--{b}\r\nContent-Type: application/dicom\r\n\r\n".encode()
-    end = f"\r\n--{b}--\r\n".encode()
+    part = multipart_head(b)
+    end = b"\r\n" + multipart_tail(b)
     good = part + obj + end
     long_b = "x" * 71
     return [
@@ -218,11 +167,11 @@ def test_malformed_multipart(tmp_path):
     s = Store(store)
     names = distinct()[:4]
     try:
-        st, _, body = s.stow([read(n) for n in names])
+        st, _, body = s.stow([read_seg(n) for n in names])
         assert st == 200, body[:500]
         check_readback(s, names)
         statuses = {}
-        obj = read("dcmqi_38x24") if "dcmqi_38x24" in NAMES else read(NAMES[0])
+        obj = read_seg("dcmqi_38x24") if "dcmqi_38x24" in NAMES else read_seg(NAMES[0])
         for label, ct, body, how in malformed_bodies(obj):
             if how == "http":
                 st, h, resp = s.request("POST", "/studies", body, {"Content-Type": ct})
@@ -271,14 +220,14 @@ def check_consistent(store, s, sent):
 
 
 def sent_map(names):
-    return {uids(n)[2]: (instance_url(n), read(n)) for n in names}
+    return {uids(n)[2]: (instance_url(n), read_seg(n)) for n in names}
 
 
 def test_kill9_at_random_points(tmp_path):
     rounds = 4 if QUICK else 10
     rnd = random.Random(7)
     store = str(tmp_path / "store")
-    pool = [n for n in distinct() if len(read(n)) < 300000]
+    pool = [n for n in distinct() if len(read_seg(n)) < 300000]
     sent = sent_map(pool)
     figures = []
     for r in range(rounds):
@@ -291,7 +240,7 @@ def test_kill9_at_random_points(tmp_path):
             # many small and some large uploads (a big random tail part keeps the
             # temporary file growing); errors are expected once the server is gone
             while not stop.is_set():
-                parts = [read(n) for n in rnd.sample(pool, rnd.randint(1, 4))]
+                parts = [read_seg(n) for n in rnd.sample(pool, rnd.randint(1, 4))]
                 if rnd.random() < 0.3:
                     parts.append(os.urandom(rnd.randint(1, 6) << 20))
                 try:
@@ -312,7 +261,7 @@ def test_kill9_at_random_points(tmp_path):
         n = check_consistent(store, s, sent)
         figures.append(n)
         # and the store still takes uploads
-        st, _, body = s.stow([read(pool[0])])
+        st, _, body = s.stow([read_seg(pool[0])])
         assert st == 200, body[:300]
     finally:
         assert s.stop() == 0
@@ -338,7 +287,7 @@ def copies(name, count):
     import pydicom
     out = []
     for k in range(count):
-        ds = pydicom.dcmread(os.path.join(SEG_DIR, name + ".dcm"))
+        ds = pydicom.dcmread(seg_path(name))
         sop = f"2.25.{4242000000 + k}{random.randrange(10**9)}"
         ds.SOPInstanceUID = sop
         ds.file_meta.MediaStorageSOPInstanceUID = sop
@@ -395,7 +344,7 @@ def test_concurrent_uploads_reads_deletes(tmp_path):
     objs = copies("dcmqi_38x24", 24) if "dcmqi_38x24" in NAMES else []
     errors = []
     try:
-        st, _, body = s.stow([read(n) for n in base])
+        st, _, body = s.stow([read_seg(n) for n in base])
         assert st == 200, body[:300]
 
         def uploader(chunk):

@@ -17,9 +17,6 @@ instead of 10,000 (for slow sanitizer builds); SEGWEB_HARDENING_RSS_CHECK=0 skip
 bound (ThreadSanitizer builds); SEGWEB_HARDENING_REPORT=FILE appends
 the figures (status counts, fd / RSS) as JSON lines.
 """
-import glob
-import hashlib
-import http.client
 import io
 import json
 import os
@@ -33,80 +30,28 @@ import tempfile
 import time
 import zlib
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from segweb_process import SegwebProcess
+from conftest import (BIN, NAMES, QUICK, SegwebProcess, expected, needs_binary, needs_corpus, png_hash,
+                      proc_value, read_seg, report, seg_path)
 
-BIN = os.environ.get("SEGWEB_BIN", os.path.join(os.path.dirname(__file__), "../../build/server/segweb"))
-TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
-SEG_DIR = os.path.join(TESTDATA, "seg")
-EXP_DIR = os.path.join(TESTDATA, "expected")
-NAMES = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(SEG_DIR, "*.dcm")))
-QUICK = os.environ.get("SEGWEB_HARDENING_QUICK") == "1"
-REPORT = os.environ.get("SEGWEB_HARDENING_REPORT")
-
-pytestmark = pytest.mark.skipif(not os.path.exists(BIN) or not NAMES, reason="binary or corpus missing")
+pytestmark = [needs_corpus, needs_binary]
 
 # Statuses a bad object may produce (docs/HTTP.md): 404 frame out of range, 413 over a
 # limit, 415 unsupported, 422 not DICOM / inconsistent. 5xx never.
 DESIGNED_4XX = {404, 413, 415, 422}
 
 
-def report(kind, **fields):
-    if REPORT:
-        with open(REPORT, "a") as f:
-            f.write(json.dumps({"test": kind, **fields}) + "\n")
-
-
 class Server(SegwebProcess):
     def __init__(self, args, files_root=None, env_extra=None):
-        root = ["--files-root", files_root] if files_root else []
-        super().__init__(BIN, root + list(args), env_extra, prefix="segweb-hard-")
-
-    def get(self, target, headers=None, method="GET", body=None, timeout=60):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            c.putrequest(method, target, skip_accept_encoding=True)
-            for k, v in (headers or {}).items():
-                c.putheader(k, v)
-            if body is not None:
-                c.putheader("Content-Length", str(len(body)))
-            c.endheaders(body)
-            r = c.getresponse()
-            data = r.read()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-        finally:
-            c.close()
+        super().__init__(BIN, args, env_extra, prefix="segweb-hard-", files_root=files_root)
 
     def fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
     def rss_kb(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
-
-def expected(name):
-    with open(os.path.join(EXP_DIR, name + ".json")) as f:
-        return json.load(f)
-
-
-def png_hash(body, dtype):
-    img = Image.open(io.BytesIO(body))
-    arr = np.array(img)
-    if img.mode == "1":
-        arr = arr.astype(np.uint8)
-    dt = np.uint8 if dtype == "uint8" else np.dtype("<u2")
-    return hashlib.sha256(np.ascontiguousarray(arr.astype(dt)).tobytes()).hexdigest()
-
-
-def read(name):
-    with open(os.path.join(SEG_DIR, name + ".dcm"), "rb") as f:
-        return f.read()
+        return proc_value(self.proc.pid, "status", "VmRSS")
 
 
 # ---------------------------------------------------------------- mutations
@@ -154,7 +99,7 @@ def walk(data, explicit):
 
 def is_explicit_le(name):
     import pydicom
-    ts = str(pydicom.dcmread(os.path.join(SEG_DIR, name + ".dcm"), stop_before_pixels=True).file_meta.TransferSyntaxUID)
+    ts = str(pydicom.dcmread(seg_path(name), stop_before_pixels=True).file_meta.TransferSyntaxUID)
     return ts not in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")
 
 
@@ -174,7 +119,7 @@ def pyd_mutate(name, fn):
     # pydicom 2.3 does not know Deflated Image Frame Compression yet (it will not write it)
     UID_dictionary.setdefault("1.2.840.10008.1.2.8.1", ("Deflated Image Frame Compression", "Transfer Syntax",
                                                         "", "", "DeflatedImageFrameCompression"))
-    ds = pydicom.dcmread(os.path.join(SEG_DIR, name + ".dcm"))
+    ds = pydicom.dcmread(seg_path(name))
     fn(ds)
     buf = io.BytesIO()
     ds.save_as(buf, write_like_original=True)
@@ -255,16 +200,16 @@ def items_of(data):
 def mutations():
     """Yields (label, bytes): deterministic (seeded), at least 200."""
     rnd = random.Random(20261125)
-    small = [n for n in NAMES if len(read(n)) < 120000]
+    small = [n for n in NAMES if len(read_seg(n)) < 120000]
     # 1. truncation
     for name in small[:10]:
-        data = read(name)
+        data = read_seg(name)
         for frac in (0.02, 0.2, 0.5, 0.9):
             cut = max(1, int(len(data) * frac) + rnd.randrange(-7, 8))
             yield f"trunc-{name}-{cut}", data[:cut]
     # 2. bit flips: header region mostly (pixel flips are harmless)
     for name in small[:12]:
-        data = read(name)
+        data = read_seg(name)
         end = min(len(data), (pixel_data_offset(data) if pixel_data_offset(data) > 0 else len(data)) + 64)
         for k in range(4):
             b = bytearray(data)
@@ -274,7 +219,7 @@ def mutations():
             yield f"flip-{name}-{k}", bytes(b)
     # 3. huge and odd lengths on top-level elements
     for name in small[:10]:
-        data = read(name)
+        data = read_seg(name)
         els = walk(data, is_explicit_le(name))
         if not els:
             continue
@@ -285,7 +230,7 @@ def mutations():
     # 4. wrong VRs (explicit VR files)
     explicit = [n for n in small if is_explicit_le(n)]
     for name in explicit[:7]:
-        data = read(name)
+        data = read_seg(name)
         els = [e for e in walk(data, True) if e[1] >> 16 != 0x7FE0]
         for k, vr in enumerate((b"SQ", b"UN", b"AT", b"ZZ")):
             el = rnd.choice(els)
@@ -311,7 +256,7 @@ def mutations():
             yield f"lie-{name}-{attr}-{v}", pyd_mutate(name, fn)
     # 6. deep and undefined-length sequences (written raw: pydicom is slow at depth)
     for name in ["dcmqi_38x24", "hd_ct_binary"]:
-        data = read(name)
+        data = read_seg(name)
         explicit = is_explicit_le(name)
         at = next(e[0] for e in walk(data, explicit) if e[1] >> 16 > 0x0009)
         for depth in (40, 400, 5000):
@@ -324,7 +269,7 @@ def mutations():
         yield f"delimiter-only-{name}", data[:at] + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00" + data[at:]
     # 7. broken encapsulation
     for name in ENCAPSULATED:
-        data = read(name)
+        data = read_seg(name)
         its = items_of(data)
         if len(its) < 2:
             continue
@@ -360,13 +305,13 @@ def mutations():
              ("pyd_liver_deflate_frames", "1.2.840.10008.1.2.5"), ("dcmqi_38x24", "1.2.840.10008.1.2.4.50")]
     for name, ts in swaps:
         if name in NAMES:
-            yield f"ts-{name}-{ts}", swap_ts(read(name), ts)
+            yield f"ts-{name}-{ts}", swap_ts(read_seg(name), ts)
     # 9. deflate bomb: a Deflated Image Frame Compression frame that inflates to 64 MiB
     if "pyd_liver_deflate_frames" in NAMES:
         import pydicom
         from pydicom.encaps import encapsulate
         pyd_mutate("dcmqi_38x24", lambda ds: None)  # registers the deflate-frame UID
-        ds = pydicom.dcmread(os.path.join(SEG_DIR, "pyd_liver_deflate_frames.dcm"))
+        ds = pydicom.dcmread(seg_path("pyd_liver_deflate_frames"))
         c = zlib.compressobj(9, zlib.DEFLATED, -15)
         bomb = c.compress(b"\xff" * (64 << 20)) + c.flush()
         frames = [bomb] + [bytes(f) for f in pydicom.encaps.generate_pixel_data_frame(ds.PixelData, 3)][1:]
@@ -382,7 +327,7 @@ def mutations():
 def root():
     base = tempfile.mkdtemp(prefix="segweb-hard-files-")
     for n in NAMES:
-        shutil.copy(os.path.join(SEG_DIR, n + ".dcm"), os.path.join(base, n + ".dcm"))
+        shutil.copy(seg_path(n), os.path.join(base, n + ".dcm"))
     yield base
     shutil.rmtree(base, ignore_errors=True)
 
@@ -479,7 +424,7 @@ def test_limits_named(root):
         assert s.stop() == 0
     # a Deflated Explicit VR LE object whose data set inflates to 16 MiB of zeros (~16 kB on disk)
     import pydicom
-    ds = pydicom.dcmread(os.path.join(SEG_DIR, "dcmtk_deflated_dcmqi_38x23_odd.dcm"))
+    ds = pydicom.dcmread(seg_path("dcmtk_deflated_dcmqi_38x23_odd"))
     ds.PixelData = bytes(16 << 20)
     ds.save_as(os.path.join(root, "inflate-bomb.dcm"), write_like_original=False)
     assert os.path.getsize(os.path.join(root, "inflate-bomb.dcm")) < 100000

@@ -5,15 +5,12 @@ Standard library + PIL/numpy from Debian only.
 """
 import glob
 import gzip
-import hashlib
-import http.client
 import io
 import json
 import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -22,38 +19,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segweb_process import SegwebProcess
+from conftest import (BIN, NAMES, SEG_DIR, TESTDATA, SegwebProcess, expected, metric, needs_binary, needs_corpus,
+                      png_hash, rchar)
 
-BIN = os.environ.get("SEGWEB_BIN", os.path.join(os.path.dirname(__file__), "../../build/server/segweb"))
-TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
-SEG_DIR = os.path.join(TESTDATA, "seg")
-EXP_DIR = os.path.join(TESTDATA, "expected")
-NAMES = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(SEG_DIR, "*.dcm")))
 SECRET = "segweb-outside-secret-7f3a"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(BIN) or not NAMES, reason="binary or corpus missing")
+pytestmark = [needs_corpus, needs_binary]
 
-
-class Server(SegwebProcess):
-    def __init__(self, args, env_extra=None, files_root=None):
-        root = ["--files-root", files_root] if files_root else []
-        super().__init__(BIN, root + list(args), env_extra, prefix="segweb-e2e-")
-
-    def conn(self, timeout=60):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-
-    def get(self, target, headers=None, conn=None, method="GET"):
-        c = conn or self.conn()
-        c.putrequest(method, target, skip_accept_encoding=True)
-        for k, v in (headers or {}).items():
-            c.putheader(k, v)
-        c.endheaders()
-        r = c.getresponse()
-        body = r.read()
-        hdrs = {k.lower(): v for k, v in r.getheaders()}
-        if conn is None:
-            c.close()
-        return r.status, hdrs, body
 
 @pytest.fixture(scope="module")
 def tree():
@@ -83,23 +55,9 @@ def tree():
 
 @pytest.fixture(scope="module")
 def server(tree):
-    s = Server(["--workers", "4", "--cors-origin", "http://viewer.example"], files_root=tree)
+    s = SegwebProcess(BIN, ["--workers", "4", "--cors-origin", "http://viewer.example"], files_root=tree)
     yield s
     assert s.stop() == 0
-
-
-def expected(name):
-    with open(os.path.join(EXP_DIR, name + ".json")) as f:
-        return json.load(f)
-
-
-def png_hash(body, dtype):
-    img = Image.open(io.BytesIO(body))
-    arr = np.array(img)
-    if img.mode == "1":
-        arr = arr.astype(np.uint8)
-    dt = np.uint8 if dtype == "uint8" else np.dtype("<u2")
-    return hashlib.sha256(np.ascontiguousarray(arr.astype(dt)).tobytes()).hexdigest()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -352,7 +310,7 @@ def _burst(srv, target, n):
 
 
 def test_queue_full_503(tree):
-    s = Server(["--workers", "1", "--queue", "1"], {"SEGWEB_TEST_DELAY_MS": "400"}, files_root=tree)
+    s = SegwebProcess(BIN, ["--workers", "1", "--queue", "1"], {"SEGWEB_TEST_DELAY_MS": "400"}, files_root=tree)
     try:
         threads, results = _burst(s, "/files/dcmqi_liver.dcm/frames/1/rendered", 8)
         for t in threads:
@@ -368,7 +326,7 @@ def test_queue_full_503(tree):
 
 
 def test_sigterm_finishes_in_flight(tree):
-    s = Server(["--workers", "4"], {"SEGWEB_TEST_DELAY_MS": "1000"}, files_root=tree)
+    s = SegwebProcess(BIN, ["--workers", "4"], {"SEGWEB_TEST_DELAY_MS": "1000"}, files_root=tree)
     try:
         threads, results = _burst(s, "/files/dcmqi_liver.dcm/frames/2/rendered", 3)
         time.sleep(0.3)
@@ -385,7 +343,7 @@ def test_sigterm_finishes_in_flight(tree):
 
 
 def test_files_off_without_root():
-    s = Server([])
+    s = SegwebProcess(BIN, [])
     try:
         st, _, body = s.get("/files/x.dcm/segments")
         assert st == 404 and "files-root" in json.loads(body)["error"]["message"]
@@ -453,26 +411,12 @@ def make_big_seg(path, n_frames=7000, rows=512, cols=512):
     ds.save_as(path, write_like_original=False)
 
 
-def _rchar(pid):
-    with open(f"/proc/{pid}/io") as f:
-        for line in f:
-            if line.startswith("rchar:"):
-                return int(line.split()[1])
-    return 0
-
-
-def _metric(srv, name):
-    text = srv.get("/metrics")[2].decode()
-    m = re.search(r"^" + re.escape(name) + r" ([0-9.e+-]+)$", text, re.M)
-    return float(m.group(1)) if m else None
-
-
 def test_big_object_first_frame_and_no_reread():
     base = tempfile.mkdtemp(prefix="segweb-big-")
     try:
         path = os.path.join(base, "big.dcm")
         make_big_seg(path)
-        s = Server(["--workers", "2"], files_root=base)
+        s = SegwebProcess(BIN, ["--workers", "2"], files_root=base)
         try:
             t0 = time.monotonic()
             st, _, body = s.get("/files/big.dcm/frames/3500/rendered")
@@ -480,11 +424,11 @@ def test_big_object_first_frame_and_no_reread():
             assert st == 200, body[:300]
             arr = np.array(Image.open(io.BytesIO(body))).astype(np.uint8)
             assert arr.shape == (512, 512) and int(arr.sum()) == 3500 % 997
-            index_s = _metric(s, "segweb_index_seconds_total")
-            assert _metric(s, "segweb_index_builds_total") == 1
+            index_s = metric(s.metrics(), "segweb_index_seconds_total")
+            assert metric(s.metrics(), "segweb_index_builds_total") == 1
             # first frame = index build + one frame (+ slack for HTTP and PNG of one frame)
             assert first <= index_s + 0.5, (first, index_s)
-            r0 = _rchar(s.proc.pid)
+            r0 = rchar(s.proc.pid)
             t0 = time.monotonic()
             for k in (1, 2, 6999, 7000, 1234, 4321, 5000, 997, 998, 3500):
                 st, _, body = s.get(f"/files/big.dcm/frames/{k}/rendered")
@@ -492,8 +436,8 @@ def test_big_object_first_frame_and_no_reread():
                 arr = np.array(Image.open(io.BytesIO(body))).astype(np.uint8)
                 assert int(arr.sum()) == k % 997, k
             later = (time.monotonic() - t0) / 10
-            read = _rchar(s.proc.pid) - r0
-            assert _metric(s, "segweb_index_builds_total") == 1
+            read = rchar(s.proc.pid) - r0
+            assert metric(s.metrics(), "segweb_index_builds_total") == 1
             # ten frames of 32 KiB each (plus HTTP reads), nowhere near the 229 MB object
             assert read < 10 * 32768 + 1_000_000, read
             assert later < max(0.25, index_s / 10), (later, index_s)

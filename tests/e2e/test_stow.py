@@ -10,12 +10,10 @@ import http.client
 import io
 import json
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -23,19 +21,15 @@ import numpy as np
 import pydicom
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_http import BIN, EXP_DIR, NAMES, SEG_DIR, TESTDATA, Server, expected, png_hash  # noqa: E402
+from conftest import (BIN, NAMES, TESTDATA, SegwebProcess, expected, multipart, needs_binary, needs_corpus,
+                      parse_multipart, png_hash, read_seg, seg_path)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(BIN) or not NAMES, reason="binary or corpus missing")
+pytestmark = [needs_corpus, needs_binary]
 
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 LABELMAP_CLASS = "1.2.840.10008.5.1.4.1.1.66.7"
 CT_FILE = os.path.join(TESTDATA, "source", "dcmqi_ct3slice", "01.dcm")
 NATIVE_TS = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
-
-
-def path_of(name):
-    return os.path.join(SEG_DIR, name + ".dcm")
 
 
 def read_bytes(p):
@@ -44,7 +38,7 @@ def read_bytes(p):
 
 
 def header(name):
-    return pydicom.dcmread(path_of(name), stop_before_pixels=True)
+    return pydicom.dcmread(seg_path(name), stop_before_pixels=True)
 
 
 def groups_by_uid():
@@ -62,76 +56,12 @@ def groups_by_uid():
     return [sorted(g.values()) for g in groups]
 
 
-# ---- multipart helpers ----
-
-def multipart_body(parts, boundary="segweb-test-boundary-7c1e", ctype="application/dicom"):
-    out = io.BytesIO()
-    for p in parts:
-        if isinstance(p, tuple):
-            ct, data = p
-        else:
-            ct, data = ctype, p
-        out.write(b"--" + boundary.encode() + b"\r\n")
-        out.write(b"Content-Type: " + ct.encode() + b"\r\n\r\n")
-        out.write(data)
-        out.write(b"\r\n")
-    out.write(b"--" + boundary.encode() + b"--\r\n")
-    return out.getvalue()
-
-
-def parse_multipart(body, content_type):
-    m = re.search(r'boundary="?([^";]+)"?', content_type)
-    assert m, content_type
-    delim = b"--" + m.group(1).encode()
-    parts = []
-    chunks = body.split(b"\r\n" + delim)
-    first = chunks[0]
-    assert first.startswith(delim + b"\r\n"), first[:80]
-    chunks[0] = first[len(delim):]
-    for c in chunks:
-        if c.startswith(b"--"):
-            break
-        assert c.startswith(b"\r\n"), c[:40]
-        head, _, data = c[2:].partition(b"\r\n\r\n")
-        hdrs = {}
-        for line in head.split(b"\r\n"):
-            k, _, v = line.decode().partition(":")
-            hdrs[k.strip().lower()] = v.strip()
-        if "content-length" in hdrs:
-            assert int(hdrs["content-length"]) == len(data)
-        parts.append((hdrs, data))
-    return parts
-
-
-class Store(Server):
-    """Server with the store at a given directory (kept across restarts)."""
+class Store(SegwebProcess):
+    """A server with the store at a given directory (kept across restarts)."""
 
     def __init__(self, store, args=(), env_extra=None):
         self.store = store
-        super().__init__(["--store", store, "--max-body", str(64 << 20)] + list(args), env_extra)
-
-    def request(self, method, target, body=None, headers=None, chunked=False):
-        c = self.conn()
-        hdrs = dict(headers or {})
-        if chunked:
-            def gen():
-                for i in range(0, len(body), 7777):
-                    yield body[i:i + 7777]
-            c.request(method, target, body=gen(), headers=hdrs, encode_chunked=True)
-        else:
-            c.request(method, target, body=body, headers=hdrs)
-        r = c.getresponse()
-        data = r.read()
-        h = {k.lower(): v for k, v in r.getheaders()}
-        c.close()
-        return r.status, h, data
-
-    def stow(self, parts, target="/studies", boundary="segweb-test-boundary-7c1e", quoted=True,
-             chunked=False):
-        b = boundary if not quoted else f'"{boundary}"'
-        ct = f'multipart/related; type="application/dicom"; boundary={b}'
-        return self.request("POST", target, multipart_body(parts, boundary), {"Content-Type": ct},
-                            chunked=chunked)
+        super().__init__(BIN, ["--store", store, "--max-body", str(64 << 20)] + list(args), env_extra)
 
     def json(self, target, accept=None):
         st, h, body = self.get(target, {"Accept": accept} if accept else None)
@@ -180,7 +110,7 @@ def loaded():
     base = tempfile.mkdtemp(prefix="segweb-stow-")
     srv = Store(os.path.join(base, "store"), ["--workers", "4"])
     groups = groups_by_uid()
-    st, h, body = srv.stow([read_bytes(path_of(n)) for n in groups[0]])
+    st, h, body = srv.stow([read_seg(n) for n in groups[0]])
     yield srv, groups, (st, h, body)
     assert srv.stop() == 0
     shutil.rmtree(base, ignore_errors=True)
@@ -205,14 +135,14 @@ def test_one_upload_stores_every_distinct_uid(loaded):
         ds = header(n)
         p = os.path.join(srv.store, "instances", ds.StudyInstanceUID, ds.SeriesInstanceUID,
                          ds.SOPInstanceUID + ".dcm")
-        assert read_bytes(p) == read_bytes(path_of(n))
+        assert read_bytes(p) == read_seg(n)
 
 
 def test_duplicates_with_other_bytes_refused_0x0111(loaded):
     srv, groups, _ = loaded
     assert len(groups) > 1, "corpus is expected to repeat SOPInstanceUIDs"
     for g in groups[1:]:
-        st, _, body = srv.stow([read_bytes(path_of(n)) for n in g])
+        st, _, body = srv.stow([read_seg(n) for n in g])
         doc = json.loads(body)
         assert st == 409, body[:1000]
         assert reasons(doc) == {header(n).SOPInstanceUID: 0x0111 for n in g}
@@ -222,13 +152,13 @@ def test_duplicates_with_other_bytes_refused_0x0111(loaded):
         ds = header(n)
         st, h, body = srv.get(instance_url(ds))
         assert st == 200
-        assert parse_multipart(body, h["content-type"])[0][1] == read_bytes(path_of(n))
+        assert parse_multipart(body, h["content-type"])[0][1] == read_seg(n)
 
 
 def test_identical_bytes_again_is_success(loaded):
     srv, groups, _ = loaded
     name = groups[0][0]
-    st, _, body = srv.request("POST", "/studies", read_bytes(path_of(name)),
+    st, _, body = srv.request("POST", "/studies", read_seg(name),
                               {"Content-Type": "application/dicom"})
     assert st == 200, body
     assert sop_list(json.loads(body), "00081199") == [header(name).SOPInstanceUID]
@@ -243,7 +173,7 @@ def test_corpus_file_roundtrip(loaded, name):
     if name not in groups[0]:
         base = tempfile.mkdtemp(prefix="segweb-stow-dup-")
         own = Store(os.path.join(base, "store"))
-        st, _, body = own.stow([read_bytes(path_of(name))])
+        st, _, body = own.stow([read_seg(name)])
         assert st == 200, body
         s = own
     else:
@@ -255,7 +185,7 @@ def test_corpus_file_roundtrip(loaded, name):
         assert st == 200
         parts = parse_multipart(body, h["content-type"])
         assert len(parts) == 1 and parts[0][0]["content-type"] == "application/dicom"
-        assert parts[0][1] == read_bytes(path_of(name))
+        assert parts[0][1] == read_seg(name)
         got = pydicom.dcmread(io.BytesIO(parts[0][1]))
         assert got.SOPInstanceUID == ds.SOPInstanceUID
 
@@ -291,7 +221,7 @@ def test_corpus_file_roundtrip(loaded, name):
 
 
 def pydicom_frames(name):
-    ds = pydicom.dcmread(path_of(name))
+    ds = pydicom.dcmread(seg_path(name))
     arr = ds.pixel_array
     n = int(getattr(ds, "NumberOfFrames", 1) or 1)
     if n == 1 and arr.ndim == 2:
@@ -316,7 +246,7 @@ def test_frames_equal_pydicom(name):
     base = tempfile.mkdtemp(prefix="segweb-stow-fr-")
     s = Store(os.path.join(base, "store"))
     try:
-        st, _, body = s.stow([read_bytes(path_of(name))])
+        st, _, body = s.stow([read_seg(name)])
         assert st == 200, body
         want = pydicom_frames(name)
         url = instance_url(header(name))
@@ -340,7 +270,7 @@ def test_metadata_matches_pydicom(loaded):
     for name in ("dcmqi_liver", "hd_sm_control_labelmap", "dcmjs_iowa2dicom_2seg", "hd_ct_binary"):
         if name not in groups[0]:
             continue
-        ds = pydicom.dcmread(path_of(name), stop_before_pixels=True)
+        ds = pydicom.dcmread(seg_path(name), stop_before_pixels=True)
         url = instance_url(ds)
         st, h, body = srv.get(url + "/metadata", {"Accept": "application/dicom+json"})
         assert st == 200, body[:300]
@@ -382,11 +312,11 @@ def test_study_and_series_retrieve(loaded):
     st, h, body = srv.get(f"/studies/{study}")
     assert st == 200
     parts = parse_multipart(body, h["content-type"])
-    assert sorted(d for _, d in parts) == sorted(read_bytes(path_of(n)) for n in names)
+    assert sorted(d for _, d in parts) == sorted(read_seg(n) for n in names)
     ds = header(names[0])
     st, h, body = srv.get(f"/studies/{study}/series/{ds.SeriesInstanceUID}")
     assert st == 200
-    want = sorted(read_bytes(path_of(n)) for n in names if header(n).SeriesInstanceUID == ds.SeriesInstanceUID)
+    want = sorted(read_seg(n) for n in names if header(n).SeriesInstanceUID == ds.SeriesInstanceUID)
     assert sorted(d for _, d in parse_multipart(body, h["content-type"])) == want
     st, _, _ = srv.get(f"/studies/{study}", {"Accept": "application/json"})
     assert st == 406
@@ -475,7 +405,7 @@ def test_mixed_upload_202(tmp_path):
     s = Store(str(tmp_path / "store"))
     try:
         segs = ["hd_ct_binary", "dcmqi_38x24"]
-        parts = [read_bytes(path_of(n)) for n in segs] + [read_bytes(CT_FILE), b"garbage, not DICOM " * 40]
+        parts = [read_seg(n) for n in segs] + [read_bytes(CT_FILE), b"garbage, not DICOM " * 40]
         st, h, body = s.stow(parts)
         assert st == 202, body
         doc = json.loads(body)
@@ -504,7 +434,7 @@ def test_study_mismatch_and_media_types(tmp_path):
     try:
         name = "hd_cr_binary"
         ds = header(name)
-        data = read_bytes(path_of(name))
+        data = read_seg(name)
         st, _, body = s.stow([data], target="/studies/1.2.3.4.5")
         assert st == 409 and reasons(json.loads(body)) == {ds.SOPInstanceUID: 0xA900}
         st, _, body = s.stow([data], target=f"/studies/{ds.StudyInstanceUID}", quoted=False, chunked=True)
@@ -516,7 +446,7 @@ def test_study_mismatch_and_media_types(tmp_path):
         assert st == 415
         st, _, _ = s.request("POST", "/studies", data, {"Content-Type": "multipart/related; type=\"application/dicom\""})
         assert st == 400
-        body = multipart_body([data])
+        body = multipart([data])
         st, _, _ = s.request("POST", "/studies", body[:-30],
                              {"Content-Type": 'multipart/related; type="application/dicom"; boundary=segweb-test-boundary-7c1e'})
         assert st == 400
@@ -533,10 +463,10 @@ def test_study_mismatch_and_media_types(tmp_path):
         assert s.stop() == 0
     s = Store(str(tmp_path / "store"), ["--max-body", "10000"])
     try:
-        st, _, _ = s.stow([read_bytes(path_of("dcmqi_liver"))])
+        st, _, _ = s.stow([read_seg("dcmqi_liver")])
         assert st == 413
         try:  # chunked: the limit trips mid-body; the answer is 413 and the connection closes
-            st, _, _ = s.stow([read_bytes(path_of("dcmqi_liver"))], chunked=True)
+            st, _, _ = s.stow([read_seg("dcmqi_liver")], chunked=True)
             assert st == 413
         except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
             pass
@@ -551,11 +481,11 @@ def test_overwrite_flag(tmp_path):
     assert header(a).SOPInstanceUID == header(b).SOPInstanceUID
     s = Store(str(tmp_path / "store"), ["--overwrite"])
     try:
-        assert s.stow([read_bytes(path_of(a))])[0] == 200
-        st, _, body = s.stow([read_bytes(path_of(b))])
+        assert s.stow([read_seg(a)])[0] == 200
+        st, _, body = s.stow([read_seg(b)])
         assert st == 200, body
         st, h, body = s.get(instance_url(header(b)))
-        assert parse_multipart(body, h["content-type"])[0][1] == read_bytes(path_of(b))
+        assert parse_multipart(body, h["content-type"])[0][1] == read_seg(b)
     finally:
         assert s.stop() == 0
 
@@ -567,7 +497,7 @@ def test_delete_levels(tmp_path):
     try:
         names = ["hd_ct_binary", "hd_ct_binary_overlap", "hd_ct_true_fractional", "dcmqi_38x24"]
         hdrs = [header(n) for n in names]
-        assert s.stow([read_bytes(path_of(n)) for n in names])[0] == 200
+        assert s.stow([read_seg(n) for n in names])[0] == 200
         one = hdrs[0]
         st, _, body = s.request("DELETE", instance_url(one))
         assert st == 200 and json.loads(body)["deleted"] == 1
@@ -600,7 +530,7 @@ def test_restart_without_index_and_reindex(tmp_path):
     names = ["hd_ct_binary", "dcmqi_liver", "hd_sm_control_labelmap"]
     s = Store(store)
     try:
-        assert s.stow([read_bytes(path_of(n)) for n in names])[0] == 200
+        assert s.stow([read_seg(n) for n in names])[0] == 200
     finally:
         assert s.stop() == 0
     for damage in ("delete", "garbage"):
@@ -616,7 +546,7 @@ def test_restart_without_index_and_reindex(tmp_path):
             assert sorted(vals(s.json("/instances"), "00080018")) == sorted(header(n).SOPInstanceUID for n in names)
             ds = header(names[1])
             st, h, body = s.get(instance_url(ds))
-            assert st == 200 and parse_multipart(body, h["content-type"])[0][1] == read_bytes(path_of(names[1]))
+            assert st == 200 and parse_multipart(body, h["content-type"])[0][1] == read_seg(names[1])
             assert s.get(instance_url(ds) + "/frames/1/rendered")[0] == 200
         finally:
             assert s.stop() == 0
@@ -624,7 +554,7 @@ def test_restart_without_index_and_reindex(tmp_path):
     extra = header("hd_cr_binary")
     d = os.path.join(store, "instances", extra.StudyInstanceUID, extra.SeriesInstanceUID)
     os.makedirs(d)
-    shutil.copy(path_of("hd_cr_binary"), os.path.join(d, extra.SOPInstanceUID + ".dcm"))
+    shutil.copy(seg_path("hd_cr_binary"), os.path.join(d, extra.SOPInstanceUID + ".dcm"))
     out = run_reindex(store)
     assert out["indexed"] == len(names) + 1 and out["skipped"] == 0
     s = Store(store)
@@ -638,9 +568,9 @@ def test_kill9_during_upload(tmp_path):
     store = str(tmp_path / "store")
     s = Store(store)
     first = "dcmqi_partial_overlaps"
-    assert s.stow([read_bytes(path_of(first))])[0] == 200
+    assert s.stow([read_seg(first)])[0] == 200
     # a large upload cut off half-way, then kill -9
-    big = multipart_body([read_bytes(path_of("dcmqi_liver"))] * 1 + [os.urandom(8 << 20)])
+    big = multipart([read_seg("dcmqi_liver")] * 1 + [os.urandom(8 << 20)])
     sock = socket.create_connection(("127.0.0.1", s.port))
     sock.sendall(("POST /studies HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/related; "
                   "type=\"application/dicom\"; boundary=segweb-test-boundary-7c1e\r\n"
@@ -659,7 +589,7 @@ def test_kill9_during_upload(tmp_path):
         uids = vals(s2.json("/instances"), "00080018")
         assert uids == [header(first).SOPInstanceUID]
         st, h, body = s2.get(instance_url(header(first)))
-        assert parse_multipart(body, h["content-type"])[0][1] == read_bytes(path_of(first))
+        assert parse_multipart(body, h["content-type"])[0][1] == read_seg(first)
     finally:
         assert s2.stop() == 0
     assert run_reindex(store)["indexed"] == len(store_files(store)) == 1
