@@ -117,7 +117,7 @@ def test_sources_present():
     assert SOURCES, f'no source images under {TESTDATA}/source'
 
 
-@pytest.mark.parametrize('path', SOURCES, ids=lambda p: '/'.join(p.split(os.sep)[-2:]))
+@pytest.mark.parametrize('path', SOURCES, ids=lambda p: '/'.join(str(p).split(os.sep)[-2:]))
 def test_non_seg_dicom(path, tmp_path):
     sop_class = str(pydicom.dcmread(path, stop_before_pixels=True).SOPClassUID)
     assert not sop_class.startswith('1.2.840.10008.5.1.4.1.1.66.')
