@@ -118,6 +118,17 @@ static bool skip_item(struct reader *r, bool explicit_vr, bool be, int depth, st
     }
 }
 
+/* The tag and length of the next item (or delimiter) header. */
+static bool item_header(struct reader *r, bool be, uint32_t *tag, uint32_t *len, struct err *e)
+{
+    const uint8_t *p;
+    if (!need(r, 8, &p, e))
+        return false;
+    *tag = (uint32_t)u16(p, be) << 16 | u16(p + 2, be);
+    *len = u32(p + 4, be);
+    return true;
+}
+
 /* Items of an undefined-length sequence, up to its delimiter. Items of defined
  * length (including pixel fragments) are skipped whole. */
 static bool skip_sequence(struct reader *r, bool explicit_vr, bool be, int depth, struct err *e)
@@ -125,11 +136,9 @@ static bool skip_sequence(struct reader *r, bool explicit_vr, bool be, int depth
     if (depth > MAX_DEPTH)
         return err_set(e, ERR_INVALID, "sequences nested deeper than %d levels", MAX_DEPTH);
     for (;;) {
-        const uint8_t *p;
-        if (!need(r, 8, &p, e))
+        uint32_t tag, len;
+        if (!item_header(r, be, &tag, &len, e))
             return false;
-        uint32_t tag = (uint32_t)u16(p, be) << 16 | u16(p + 2, be);
-        uint32_t len = u32(p + 4, be);
         if (tag == SEQ_END)
             return true;
         if (tag != ITEM)
@@ -149,11 +158,9 @@ static bool read_fragments(struct reader *r, bool be, struct pixel_location *out
     size_t cap = 0;
     bool first = true;
     for (;;) {
-        const uint8_t *p;
-        if (!need(r, 8, &p, e))
+        uint32_t tag, len;
+        if (!item_header(r, be, &tag, &len, e))
             return false;
-        uint32_t tag = (uint32_t)u16(p, be) << 16 | u16(p + 2, be);
-        uint32_t len = u32(p + 4, be);
         if (tag == SEQ_END)
             return true;
         if (tag != ITEM || len == UNDEFINED)

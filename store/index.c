@@ -227,43 +227,46 @@ static void scope_sql(char *sql, size_t sz, const char *head, const char *series
              sop ? " AND sop_uid=?" : "", tail);
 }
 
-/* How a scope query's row becomes a struct store_attrs. */
-typedef void (*row_fn)(sqlite3_stmt *st, struct store_attrs *a);
+static void read_all(sqlite3_stmt *st, void *a) { index_row_read(st, 0, a); }
 
-static void read_all(sqlite3_stmt *st, struct store_attrs *a) { index_row_read(st, 0, a); }
-
-static void read_uids(sqlite3_stmt *st, struct store_attrs *a)
+static void read_uids(sqlite3_stmt *st, void *row)
 {
+    struct store_attrs *a = row;
     memset(a, 0, sizeof *a);
     index_copy_col(st, 0, a->study_uid, sizeof a->study_uid);
     index_copy_col(st, 1, a->series_uid, sizeof a->series_uid);
     index_copy_col(st, 2, a->sop_uid, sizeof a->sop_uid);
 }
 
-/* Runs the scope query sql and appends its rows to *rows. false (e set) when
- * the statement does not prepare or the rows do not fit in memory; a failing
- * step is an error when strict, otherwise it just ends the rows. */
-static bool collect(struct store *s, const char *sql, const char *study, const char *series,
-                    const char *sop, row_fn read, bool strict, struct store_attrs **rows,
-                    size_t *count, struct err *e)
+bool index_step_rows(struct store *s, sqlite3_stmt *st, index_row_fn read, void *array_ptr, size_t elem,
+                     size_t *count, bool strict, const char *what, struct err *e)
 {
     size_t cap = 0;
-    bool ok = true;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!store_array_grow(array_ptr, &cap, *count, elem))
+            return err_set(e, ERR_NOMEM, "out of memory");
+        char *rows;
+        memcpy(&rows, array_ptr, sizeof rows);
+        read(st, rows + elem * (*count)++);
+    }
+    if (strict && rc != SQLITE_DONE)
+        return index_db_err(s, e, what);
+    return true;
+}
+
+/* Runs the scope query sql and appends its rows to *rows. */
+static bool collect(struct store *s, const char *sql, const char *study, const char *series,
+                    const char *sop, index_row_fn read, bool strict, struct store_attrs **rows,
+                    size_t *count, struct err *e)
+{
+    bool ok;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
         ok = index_db_err(s, e, "select");
     } else {
         bind_scope(st, study, series, sop);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            if (!store_array_grow(rows, &cap, *count, sizeof **rows)) {
-                ok = err_set(e, ERR_NOMEM, "out of memory");
-                break;
-            }
-            read(st, &(*rows)[(*count)++]);
-        }
-        if (ok && strict && rc != SQLITE_DONE)
-            ok = index_db_err(s, e, "select");
+        ok = index_step_rows(s, st, read, rows, sizeof **rows, count, strict, "select", e);
     }
     sqlite3_finalize(st);
     return ok;

@@ -214,8 +214,9 @@ static bool build_query(struct sql *q, struct sql *wq, enum store_level level,
     return ok;
 }
 
-static void read_row(sqlite3_stmt *st, struct store_row *r)
+static void read_row(sqlite3_stmt *st, void *row)
 {
+    struct store_row *r = row;
     int n = (int)INDEX_N_COLUMNS;
     memset(r, 0, sizeof *r);
     index_row_read(st, 0, &r->a);
@@ -231,8 +232,7 @@ static void read_row(sqlite3_stmt *st, struct store_row *r)
 static bool run_query(struct store *s, const struct sql *q, const struct sql *wq,
                       struct store_row **rows, size_t *count, struct err *e)
 {
-    bool ok = true;
-    size_t cap = 0;
+    bool ok;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, q->text, -1, &st, NULL) != SQLITE_OK) {
@@ -240,16 +240,7 @@ static bool run_query(struct store *s, const struct sql *q, const struct sql *wq
     } else {
         for (size_t i = 0; i < wq->n_binds; i++)
             index_bind_text(st, (int)i + 1, wq->binds[i]);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            if (!store_array_grow(rows, &cap, *count, sizeof **rows)) {
-                ok = err_set(e, ERR_NOMEM, "out of memory");
-                break;
-            }
-            read_row(st, &(*rows)[(*count)++]);
-        }
-        if (ok && rc != SQLITE_DONE)
-            ok = index_db_err(s, e, "search");
+        ok = index_step_rows(s, st, read_row, rows, sizeof **rows, count, true, "search", e);
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);

@@ -70,6 +70,13 @@ bool index_exec(struct store *s, const char *sql, struct err *e);
 void index_bind_text(sqlite3_stmt *st, int i, const char *v);
 void index_copy_col(sqlite3_stmt *st, int i, char *dst, size_t dstsz);
 void index_row_read(sqlite3_stmt *st, int first, struct store_attrs *a);
+/* Steps st to the end, reading each row with read into a new element (of elem
+ * bytes) of the doubling array *array_ptr (see store_array_grow; *count
+ * elements so far). false with e set when out of memory, or (strict) when a
+ * step fails ("store index: <what>: ..."); otherwise a failing step ends the rows. */
+typedef void (*index_row_fn)(sqlite3_stmt *st, void *row);
+bool index_step_rows(struct store *s, sqlite3_stmt *st, index_row_fn read, void *array_ptr, size_t elem,
+                     size_t *count, bool strict, const char *what, struct err *e);
 
 /* Opens the index; true with *fresh when it had to be created (or re-created). */
 bool index_open(struct store *s, bool *fresh, struct err *e);
