@@ -118,15 +118,16 @@ static bool skip_item(struct reader *r, bool explicit_vr, bool be, int depth, st
     }
 }
 
-/* The tag and length of the next item (or delimiter) header. */
-static bool item_header(struct reader *r, bool be, uint32_t *tag, uint32_t *len, struct err *e)
+/* The next header in a sequence: 1 with its tag and length, 0 at the sequence
+ * delimiter, -1 (e set) when the bytes are not there. */
+static int next_header(struct reader *r, bool be, uint32_t *tag, uint32_t *len, struct err *e)
 {
     const uint8_t *p;
     if (!need(r, 8, &p, e))
-        return false;
+        return -1;
     *tag = (uint32_t)u16(p, be) << 16 | u16(p + 2, be);
     *len = u32(p + 4, be);
-    return true;
+    return *tag != SEQ_END;
 }
 
 /* Items of an undefined-length sequence, up to its delimiter. Items of defined
@@ -137,10 +138,9 @@ static bool skip_sequence(struct reader *r, bool explicit_vr, bool be, int depth
         return err_set(e, ERR_INVALID, "sequences nested deeper than %d levels", MAX_DEPTH);
     for (;;) {
         uint32_t tag, len;
-        if (!item_header(r, be, &tag, &len, e))
-            return false;
-        if (tag == SEQ_END)
-            return true;
+        int k = next_header(r, be, &tag, &len, e);
+        if (k <= 0)
+            return k == 0;
         if (tag != ITEM)
             return err_set(e, ERR_INVALID, "expected an item in a sequence at byte %llu",
                            (unsigned long long)(r->pos - 8));
@@ -159,10 +159,9 @@ static bool read_fragments(struct reader *r, bool be, struct pixel_location *out
     bool first = true;
     for (;;) {
         uint32_t tag, len;
-        if (!item_header(r, be, &tag, &len, e))
-            return false;
-        if (tag == SEQ_END)
-            return true;
+        int k = next_header(r, be, &tag, &len, e);
+        if (k <= 0)
+            return k == 0;
         if (tag != ITEM || len == UNDEFINED)
             return err_set(e, ERR_INVALID, "broken encapsulated Pixel Data at byte %llu",
                            (unsigned long long)(r->pos - 8));
