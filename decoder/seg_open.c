@@ -211,12 +211,13 @@ struct seg_index *decoder_seg_open(const char *path, const struct seg_limits *li
 
     b.a = arena_new();
     idx = calloc(1, sizeof *idx);
+    if (idx)
+        idx->fd = -1; /* so that decoder_seg_free() below never closes descriptor 0 */
     if (!b.a || !idx) {
         err_set(e, ERR_NOMEM, "out of memory");
         goto fail;
     }
     b.idx = idx;
-    idx->fd = -1;
     idx->arena = b.a;
     idx->path = strdup(path);
     if (!idx->path) {
