@@ -22,18 +22,12 @@ import time
 
 import pytest
 
+from conftest import free_port
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ORTHANC_BIN = "/usr/sbin/Orthanc"
 ORTHANC_DICOMWEB = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 NGINX_BIN = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def http_request(port, method, path, body=None, headers=None, timeout=30):

@@ -22,14 +22,8 @@ import pydicom
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
+from conftest import BIN, SEG_DIR, SOURCE_DIR as SRC_DIR, SegwebProcess  # noqa: E402
 from scaleout_harness import ROOT, Nginx, Orthanc, http_request  # noqa: E402
-from segweb_process import SegwebProcess  # noqa: E402
-
-BIN = os.environ.get("SEGWEB_BIN", os.path.join(ROOT, "build-asan", "server", "segweb"))
-TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(ROOT, "..", "shared", "testdata"))
-SEG_DIR = os.path.join(TESTDATA, "seg")
-SRC_DIR = os.path.join(TESTDATA, "source")
 
 
 def corpus_segs():
