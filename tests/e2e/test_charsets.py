@@ -9,7 +9,6 @@ objects with invalid bytes written raw (bytes values bypass pydicom's encoder).
 
 Env: SEGWEB_BIN, SEGWEB_TESTDATA.
 """
-import http.client
 import json
 import os
 import shutil
@@ -21,14 +20,12 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from segweb_process import SegwebProcess
+from conftest import BIN, SegwebProcess, needs_binary, seg_path
 
-BIN = os.environ.get("SEGWEB_BIN", os.path.join(os.path.dirname(__file__), "../../build/server/segweb"))
-TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
-BASE = os.path.join(TESTDATA, "seg", "dcmqi_38x23_odd.dcm")
+BASE = seg_path("dcmqi_38x23_odd")
 
-pytestmark = pytest.mark.skipif(not os.path.exists(BIN) or not os.path.exists(BASE),
-                                reason="binary or corpus missing")
+pytestmark = [needs_binary,
+              pytest.mark.skipif(not os.path.exists(BASE), reason=f"the shared corpus is missing: no {BASE}")]
 
 # name -> (Specific Character Set, label (LO), description (ST), patient name (PN),
 #          series description (LO), code meaning (LO))
@@ -170,29 +167,15 @@ def test_info_replaces_invalid_bytes(objects, name):
         assert label == want
 
 
-class Srv(SegwebProcess):
-    def req(self, method, target, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            c.request(method, target, body=body, headers=headers or {})
-            r = c.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            c.close()
-
-
 @pytest.fixture(scope="module")
 def server(objects):
     tmp, made = objects
-    srv = Srv(BIN, ["--files-root", tmp])
-    boundary = "charset-boundary-1"
-    body = b""
+    srv = SegwebProcess(BIN, ["--files-root", tmp])
+    parts = []
     for name in list(TEXTS) + list(INVALID) + list(RAW):
         with open(made[name][0], "rb") as f:
-            body += (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").encode() + f.read() + b"\r\n"
-    body += f"--{boundary}--\r\n".encode()
-    st, _, out = srv.req("POST", "/studies", body,
-                         {"Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'})
+            parts.append(f.read())
+    st, _, out = srv.stow(parts, boundary="charset-boundary-1", quoted=False)
     assert st == 200, out[:500]
     yield srv, made
     assert srv.stop() == 0
@@ -206,7 +189,7 @@ def url(ds):
 def test_segments_path_and_store(server, name):
     srv, made = server
     for r in (f"/files/{name}.dcm", url(made[name][1])):
-        st, h, body = srv.req("GET", r + "/segments")
+        st, h, body = srv.request("GET", r + "/segments")
         assert st == 200, (r, body[:300])
         check_index(strict_json(body), name)
 
@@ -214,14 +197,14 @@ def test_segments_path_and_store(server, name):
 @pytest.mark.parametrize("name", sorted(INVALID) + ["ts_garbage"])
 def test_segments_invalid_bytes_not_5xx(server, name):
     srv, made = server
-    st, _, body = srv.req("GET", f"/files/{name}.dcm/segments")
+    st, _, body = srv.request("GET", f"/files/{name}.dcm/segments")
     assert st < 500, body[:300]
     doc = strict_json(body)
     if st == 200 and name in INVALID and INVALID[name][2]:
         assert doc["segments"][0]["label"] == INVALID[name][2]
     if st == 200 and name == "ts_garbage":
         assert "\ufffd" in doc["transfer_syntax_uid"]
-    st, _, body = srv.req("GET", f"/files/{name}.dcm/segments/1")
+    st, _, body = srv.request("GET", f"/files/{name}.dcm/segments/1")
     assert st < 500, body[:300]
     strict_json(body)
 
@@ -237,7 +220,7 @@ def pn_alphabetic_etc(v):
 def test_metadata_is_utf8(server, name):
     srv, made = server
     cs, label, desc, pn, sd, meaning = TEXTS[name]
-    st, _, body = srv.req("GET", url(made[name][1]) + "/metadata")
+    st, _, body = srv.request("GET", url(made[name][1]) + "/metadata")
     assert st == 200, body[:300]
     doc = strict_json(body)[0]
     assert doc["00080005"]["Value"] == ["ISO_IR 192"]
@@ -254,7 +237,7 @@ def test_metadata_is_utf8(server, name):
 @pytest.mark.parametrize("name", sorted(INVALID))
 def test_metadata_invalid_bytes(server, name):
     srv, made = server
-    st, _, body = srv.req("GET", url(made[name][1]) + "/metadata")
+    st, _, body = srv.request("GET", url(made[name][1]) + "/metadata")
     assert st == 200, body[:300]
     doc = strict_json(body)[0]
     label = doc["00620002"]["Value"][0]["00620005"]["Value"][0]
@@ -264,7 +247,7 @@ def test_metadata_invalid_bytes(server, name):
 
 
 def q(srv, target):
-    st, _, body = srv.req("GET", target, headers={"Accept": "application/dicom+json"})
+    st, _, body = srv.request("GET", target, headers={"Accept": "application/dicom+json"})
     assert st == 200, (target, body[:300])
     return strict_json(body)
 
@@ -291,7 +274,7 @@ def test_iso2022_examples_metadata_and_qido(server, name):
     srv, made = server
     cs, raw, text = RAW[name]
     ds = made[name][1]
-    st, _, body = srv.req("GET", url(ds) + "/metadata")
+    st, _, body = srv.request("GET", url(ds) + "/metadata")
     assert st == 200, body[:300]
     doc = strict_json(body)[0]
     assert pn_alphabetic_etc(doc["00100010"]["Value"][0]) == text
@@ -306,13 +289,13 @@ def test_error_messages_quoting_bytes_are_utf8(server):
     srv, _ = server
     for target, status in (("/files/%fe.dcm/segments", 404), ("/studies/1.2.3%ff/metadata", 400),
                            ("/files/ts_garbage.dcm/frames/1/rendered", 415)):
-        st, _, body = srv.req("GET", target)
+        st, _, body = srv.request("GET", target)
         assert st == status, (target, st, body[:200])
         assert "\ufffd" in strict_json(body)["error"]["message"], body
     # a STOW part whose Content-Type has non-UTF-8 bytes: the Error Comment says so
     b = "charset-boundary-2"
     body = (f"--{b}\r\nContent-Type: application/x-\xff\r\n\r\nxx\r\n--{b}--\r\n").encode("latin-1")
-    st, _, out = srv.req("POST", "/studies", body,
+    st, _, out = srv.request("POST", "/studies", body,
                          {"Content-Type": f'multipart/related; type="application/dicom"; boundary={b}'})
     assert st == 409, out[:300]
     item = strict_json(out)["00081198"]["Value"][0]

@@ -6,7 +6,6 @@ plus cases of the same kind.
 
 Env: SEGWEB_BIN, SEGWEB_TESTDATA; SEGWEB_RACE_SECONDS (default 6).
 """
-import http.client
 import json
 import os
 import shutil
@@ -18,25 +17,13 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from segweb_process import SegwebProcess
+from conftest import BIN, SegwebProcess, needs_binary, seg_path
 
-BIN = os.environ.get("SEGWEB_BIN", os.path.join(os.path.dirname(__file__), "../../build/server/segweb"))
-TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
-SMALL = os.path.join(TESTDATA, "seg", "dcmqi_38x23_odd.dcm")
+SMALL = seg_path("dcmqi_38x23_odd")
 RACE_SECONDS = float(os.environ.get("SEGWEB_RACE_SECONDS", "6"))
 
-pytestmark = pytest.mark.skipif(not os.path.exists(BIN) or not os.path.exists(SMALL),
-                                reason="binary or corpus missing")
-
-
-def get(port, target, headers=None, method="GET", body=None, timeout=30):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request(method, target, body=body, headers=headers or {})
-        r = c.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        c.close()
+pytestmark = [needs_binary,
+              pytest.mark.skipif(not os.path.exists(SMALL), reason=f"the shared corpus is missing: no {SMALL}")]
 
 
 def copy_with_uid(src, dst):
@@ -72,7 +59,7 @@ def test_path_confinement_race():
     def client():
         while not stop.is_set():
             try:
-                st, _, body = get(srv.port, "/files/d/x.dcm/segments")
+                st, _, body = srv.request("GET", "/files/d/x.dcm/segments", timeout=30)
             except OSError:
                 continue
             kind = "other"
