@@ -35,6 +35,8 @@ int reindex_main(int argc, char **argv)
         store_close(s);
         return 1;
     }
+    if (*store_note(s))
+        fprintf(stderr, "segweb: reindex %s: %s\n", dir, store_note(s));
     store_close(s);
     printf("{\"store\":\"%s\",\"indexed\":%zu,\"skipped\":%zu}\n", dir, indexed, skipped);
     return 0;

@@ -78,6 +78,8 @@ int serve_main(int argc, char **argv)
         err_prefix(&e, "--store %s", cfg.store);
         goto out;
     }
+    if (*store_note(store))
+        log_msg(LOG_WARN, "store %s: %s", cfg.store, store_note(store));
     if (rebuilt) {
         uint64_t n = 0;
         store_count(store, &n, NULL);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* 2: text is UTF-8, converted from each object's Specific Character Set (an
@@ -338,10 +339,24 @@ static bool rebuild_fn(void *arg, const char *study, const char *series, const c
     return true;
 }
 
+static bool is_corrupt(struct store *s)
+{
+    int rc = sqlite3_errcode(s->db) & 0xff;
+    return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
 bool index_rebuild(struct store *s, size_t *indexed, size_t *skipped, struct err *e)
 {
-    if (!index_exec(s, "BEGIN IMMEDIATE; DELETE FROM instances;", e))
-        return false;
+    struct err ce = ERR_INIT;
+    if (!index_exec(s, "BEGIN IMMEDIATE; DELETE FROM instances;", &ce)) {
+        /* Pages that went bad after the check at open: start the file again. */
+        if (!is_corrupt(s) || !index_reset(s, ce.msg, e) ||
+            !index_exec(s, "BEGIN IMMEDIATE; DELETE FROM instances;", e)) {
+            if (e && e->code == ERR_OK)
+                *e = ce;
+            return false;
+        }
+    }
     struct rebuild_ctx rc = {s, 0, 0, e, false};
     files_walk(s, rebuild_fn, &rc);
     if (rc.failed) {
@@ -367,6 +382,58 @@ static void db_files_remove(const char *db)
     unlink(p);
 }
 
+static void db_files_remove(const char *db);
+
+/* The file passes SQLite's quick_check (every page readable, b-trees well
+ * formed; no index-to-table cross-check, so it stays O(pages)). A valid
+ * header over corrupted pages opens fine and fails only at the first query
+ * that touches them ("database disk image is malformed"). */
+static bool quick_check_ok(struct store *s, char *problem, size_t problemsz)
+{
+    sqlite3_stmt *st = NULL;
+    bool ok = false;
+    snprintf(problem, problemsz, "%s", "cannot run quick_check");
+    if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL) == SQLITE_OK) {
+        int rc = sqlite3_step(st);
+        const unsigned char *t = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+        if (t && !strcmp((const char *)t, "ok"))
+            ok = true;
+        else
+            snprintf(problem, problemsz, "%.200s", t ? (const char *)t : sqlite3_errmsg(s->db));
+        for (char *c = problem; *c; c++)
+            if (*c == '\n' || *c == '\r')
+                *c = ' ';
+    } else {
+        snprintf(problem, problemsz, "%.200s", sqlite3_errmsg(s->db));
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+/* index.sqlite -> index.sqlite.corrupt-<unix time>; its -wal and -shm go. */
+static void db_move_aside(struct store *s, const char *db, const char *why)
+{
+    char aside[PATH_MAX + 64];
+    snprintf(aside, sizeof aside, "%s.corrupt-%lld", db, (long long)time(NULL));
+    if (rename(db, aside) == 0)
+        snprintf(s->note, sizeof s->note, "index.sqlite failed its integrity check (%.200s): moved to %s", why,
+                 aside);
+    else
+        snprintf(s->note, sizeof s->note, "index.sqlite failed its integrity check (%.200s): removed", why);
+    db_files_remove(db);
+}
+
+bool index_reset(struct store *s, const char *why, struct err *e)
+{
+    char db[PATH_MAX];
+    snprintf(db, sizeof db, "%s/index.sqlite", s->dir);
+    sqlite3_close(s->db);
+    s->db = NULL;
+    db_move_aside(s, db, why);
+    bool fresh;
+    return index_open(s, &fresh, e);
+}
+
 bool index_open(struct store *s, bool *fresh, struct err *e)
 {
     char db[PATH_MAX];
@@ -384,6 +451,13 @@ bool index_open(struct store *s, bool *fresh, struct err *e)
                 sqlite3_step(st) == SQLITE_ROW)
                 version = sqlite3_column_int(st, 0);
             sqlite3_finalize(st);
+            char problem[256];
+            if (version >= 0 && !quick_check_ok(s, problem, sizeof problem)) {
+                sqlite3_close(s->db);
+                s->db = NULL;
+                db_move_aside(s, db, problem);
+                continue;
+            }
             if (version == SCHEMA_VERSION || (version == 0 && index_exec(s, SCHEMA, &ie))) {
                 if (version == 0)
                     *fresh = true;

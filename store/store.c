@@ -19,6 +19,8 @@
 
 /* ---- open / rebuild ---- */
 
+const char *store_note(const struct store *s) { return s->note; }
+
 bool store_reindex(struct store *s, size_t *indexed, size_t *skipped, struct err *e)
 {
     pthread_mutex_lock(&s->mu);

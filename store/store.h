@@ -56,6 +56,11 @@ struct store *store_open(const char *dir, bool overwrite, store_attrs_fn attrs_f
                          bool *rebuilt, struct err *e);
 void store_close(struct store *s);
 
+/* What opening (or the last reindex) had to repair, "" when nothing: an
+ * index.sqlite that failed SQLite's quick_check is moved aside to
+ * index.sqlite.corrupt-<time> and rebuilt from the files. Borrowed. */
+const char *store_note(const struct store *s);
+
 /* Drops and rebuilds the index from the files. *indexed / *skipped count files. */
 bool store_reindex(struct store *s, size_t *indexed, size_t *skipped, struct err *e);
 

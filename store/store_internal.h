@@ -25,6 +25,7 @@ struct store {
     sqlite3 *db;
     pthread_mutex_t mu;
     unsigned long tmp_seq;
+    char note[PATH_MAX + 128]; /* what opening had to repair, for store_note() */
 };
 
 /* Makes room for element `count` of the doubling array *array_ptr (a pointer to
@@ -84,6 +85,10 @@ bool index_count(struct store *s, uint64_t *n, struct err *e);
 bool index_row_insert(struct store *s, const struct store_attrs *a, struct err *e);
 /* Drops every row and indexes the files again, in one transaction. */
 bool index_rebuild(struct store *s, size_t *indexed, size_t *skipped, struct err *e);
+
+/* Moves a corrupt index aside (index.sqlite.corrupt-<time>, kept for a post
+ * mortem) and opens a fresh, empty one; s->note says so. */
+bool index_reset(struct store *s, const char *why, struct err *e);
 /* The study/series of a stored SOP Instance UID, if any (buffers of STORE_UID_MAX + 1). */
 bool index_find_sop(struct store *s, const char *sop, char *study, char *series, bool *found,
                     struct err *e);
