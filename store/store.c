@@ -148,13 +148,35 @@ static bool put_locked(struct store *s, const char *tmp_path, const struct store
             return true;
     }
 
+    /* Overwriting in place: the old bytes stay reachable (a hard link in tmp/)
+     * until the row is in, so a failed insert can put them back. */
+    char backup[PATH_MAX] = "";
+    if (access(target, F_OK) == 0) {
+        snprintf(backup, sizeof backup, "%s/tmp/overwritten-%lu", s->dir, ++s->tmp_seq);
+        unlink(backup);
+        if (link(target, backup))
+            return err_set(e, ERR_IO, "keep %s while overwriting: %s", target, strerror(errno));
+    }
     struct store_attrs b = *a;
-    if (!files_commit(s, tmp_path, a, target, &b.size, e))
+    if (!files_commit(s, tmp_path, a, target, &b.size, e)) {
+        if (*backup)
+            unlink(backup);
         return false;
+    }
+    if (!index_row_insert(s, &b, e)) {
+        /* The client hears "not stored" (0xA700): the file must not stay, or the
+         * object would appear at the next rebuild. Undo the rename. */
+        if (*backup ? rename(backup, target) : unlink(target))
+            err_prefix(e, "%s left in place (undo failed: %s)", target, strerror(errno));
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/instances/%s/%s", s->dir, a->study_uid, a->series_uid);
+        files_fsync_dir(dir, NULL);
+        return false;
+    }
+    if (*backup)
+        unlink(backup);
     if (*existing && strcmp(existing, target))
         unlink(existing); /* overwritten under another study/series */
-    if (!index_row_insert(s, &b, e))
-        return false;
     *result = STORE_PUT_STORED;
     return true;
 }

@@ -144,3 +144,59 @@ def test_corrupted_index_pages_are_rebuilt():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(store + "-copy", ignore_errors=True)
+
+
+def copy_new_uids(src, dst, sop=None, study=None, series=None, desc=None):
+    ds = pydicom.dcmread(src)
+    ds.StudyInstanceUID = study or generate_uid()
+    ds.SeriesInstanceUID = series or generate_uid()
+    ds.SOPInstanceUID = sop or generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if desc:
+        ds.SeriesDescription = desc
+    ds.save_as(dst, write_like_original=False)
+    return ds
+
+
+def test_stow_index_failure_undoes_the_rename():
+    """The index insert fails after the rename (a trigger injects the failure): the
+    client hears 0xA700, and the object must not appear later, nor may an overwritten
+    one lose its bytes."""
+    import sqlite3
+    tmp = tempfile.mkdtemp(prefix="segweb-undo-")
+    store = os.path.join(tmp, "st")
+    try:
+        a = copy_new_uids(SMALL, os.path.join(tmp, "a.dcm"))
+        a2 = copy_new_uids(SMALL, os.path.join(tmp, "a2.dcm"), sop=a.SOPInstanceUID, study=a.StudyInstanceUID,
+                           series=a.SeriesInstanceUID, desc="other bytes")
+        b = copy_new_uids(SMALL, os.path.join(tmp, "b.dcm"))
+        p = SegwebProcess(BIN, ["--store", store, "--overwrite"], own_store=False)
+        try:
+            st, _, body = stow(p.port, [os.path.join(tmp, "a.dcm")])
+            assert st == 200, body[:300]
+            db = sqlite3.connect(os.path.join(store, "index.sqlite"), timeout=10)
+            db.execute("CREATE TRIGGER inject BEFORE INSERT ON instances BEGIN SELECT RAISE(ABORT, 'injected'); END")
+            db.commit()
+            for path in (os.path.join(tmp, "b.dcm"), os.path.join(tmp, "a2.dcm")):
+                st, _, body = stow(p.port, [path])
+                assert st == 409, body[:300]
+                item = json.loads(body)["00081198"]["Value"][0]
+                assert item["00081197"]["Value"] == [0xA700], item
+            db.execute("DROP TRIGGER inject")
+            db.commit()
+            db.close()
+            files = [os.path.relpath(os.path.join(d, f), store) for d, _, fs in os.walk(os.path.join(store, "instances"))
+                     for f in fs]
+            assert files == [f"instances/{a.StudyInstanceUID}/{a.SeriesInstanceUID}/{a.SOPInstanceUID}.dcm"], files
+            with open(os.path.join(store, files[0]), "rb") as f, open(os.path.join(tmp, "a.dcm"), "rb") as g:
+                assert f.read() == g.read(), "the overwritten object lost its bytes"
+        finally:
+            assert p.stop() == 0
+        p = SegwebProcess(BIN, ["--store", store], own_store=False)
+        try:
+            st, _, body = get(p.port, "/instances", {"Accept": "application/dicom+json"})
+            assert [r["00080018"]["Value"][0] for r in json.loads(body)] == [a.SOPInstanceUID]
+        finally:
+            assert p.stop() == 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
