@@ -153,19 +153,27 @@ struct retrieve_ctx {
 static bool retrieve_fn(void *arg, const struct store_attrs *a, const char *path, struct err *e)
 {
     struct retrieve_ctx *rc = arg;
-    struct stat st;
-    if (stat(path, &st))
-        return err_set(e, ERR_NOT_FOUND, "instance file missing: %s", a->sop_uid);
+    /* Taken before any header goes out: the part's Content-Length and bytes are
+     * those of one file (api/stream.h). */
+    struct api_stream_file f;
+    if (!api_stream_take_file(rc->s, path, &f, e)) {
+        err_prefix(e, "%s", a->sop_uid);
+        return false;
+    }
     char head[512];
     int n = snprintf(head, sizeof head,
-                     "--%s\r\nContent-Type: application/dicom\r\nContent-Length: %lld\r\n"
+                     "--%s\r\nContent-Type: application/dicom\r\nContent-Length: %llu\r\n"
                      "Content-Location: /studies/%.64s/series/%.64s/instances/%.64s\r\n\r\n",
-                     rc->boundary, (long long)st.st_size, a->study_uid, a->series_uid, a->sop_uid);
-    if (n < 0 || (size_t)n >= sizeof head)
+                     rc->boundary, (unsigned long long)f.size, a->study_uid, a->series_uid, a->sop_uid);
+    if (n < 0 || (size_t)n >= sizeof head) {
+        api_stream_file_release(&f);
         return err_set(e, ERR_INTERNAL, "part header too long");
-    return api_stream_add_mem(rc->s, head, (size_t)n, e) &&
-           api_stream_add_file(rc->s, path, (uint64_t)st.st_size, e) &&
-           api_stream_add_mem(rc->s, "\r\n", 2, e);
+    }
+    if (!api_stream_add_mem(rc->s, head, (size_t)n, e)) {
+        api_stream_file_release(&f);
+        return false;
+    }
+    return api_stream_add_taken(rc->s, &f, e) && api_stream_add_mem(rc->s, "\r\n", 2, e);
 }
 
 void api_retrieve_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)

@@ -1,14 +1,20 @@
 #include "api/stream.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct piece {
     uint8_t *mem; /* NULL: a file */
     char *path;
     uint64_t len;
+    int fd;        /* taken files: open since before the headers, or -1 */
+    bool check_id; /* taken, not opened: check the identity when opened */
+    uint64_t dev, ino;
+    int64_t mtime_ns;
 };
 
 struct api_stream {
@@ -18,7 +24,7 @@ struct api_stream {
     size_t cur;       /* piece being read */
     uint64_t cur_off; /* offset inside it */
     uint64_t pos;     /* stream position of the next byte */
-    int fd;           /* open file of the current piece, or -1 */
+    size_t n_open;    /* pieces holding a descriptor (API_STREAM_OPEN_MAX) */
 };
 
 struct api_stream *api_stream_new(struct err *e)
@@ -28,7 +34,6 @@ struct api_stream *api_stream_new(struct err *e)
         err_set(e, ERR_NOMEM, "out of memory");
         return NULL;
     }
-    s->fd = -1;
     return s;
 }
 
@@ -46,6 +51,7 @@ static struct piece *grow(struct api_stream *s, struct err *e)
     }
     struct piece *pc = &s->p[s->n];
     memset(pc, 0, sizeof *pc);
+    pc->fd = -1;
     return pc;
 }
 
@@ -80,6 +86,91 @@ bool api_stream_add_file(struct api_stream *s, const char *path, uint64_t size, 
     return true;
 }
 
+static int64_t mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+}
+
+bool api_stream_take_file(struct api_stream *s, const char *path, struct api_stream_file *f,
+                          struct err *e)
+{
+    memset(f, 0, sizeof f[0]);
+    f->fd = -1;
+    struct stat st;
+    if (s->n_open < API_STREAM_OPEN_MAX) {
+        f->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (f->fd < 0 && errno != EMFILE && errno != ENFILE)
+            return err_set(e, ERR_NOT_FOUND, "instance file missing: %s", strerror(errno));
+    }
+    if (f->fd >= 0 ? fstat(f->fd, &st) : stat(path, &st)) {
+        api_stream_file_release(f);
+        return err_set(e, ERR_NOT_FOUND, "instance file missing: %s", strerror(errno));
+    }
+    f->path = strdup(path);
+    if (!f->path) {
+        api_stream_file_release(f);
+        return err_set(e, ERR_NOMEM, "out of memory");
+    }
+    if (f->fd >= 0)
+        s->n_open++;
+    f->size = (uint64_t)st.st_size;
+    f->dev = (uint64_t)st.st_dev;
+    f->ino = (uint64_t)st.st_ino;
+    f->mtime_ns = mtime_ns(&st);
+    return true;
+}
+
+void api_stream_file_release(struct api_stream_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    free(f->path);
+    f->path = NULL;
+}
+
+bool api_stream_add_taken(struct api_stream *s, struct api_stream_file *f, struct err *e)
+{
+    struct piece *pc = grow(s, e);
+    if (!pc) {
+        if (f->fd >= 0)
+            s->n_open--;
+        api_stream_file_release(f);
+        return false;
+    }
+    pc->path = f->path;
+    pc->len = f->size;
+    pc->fd = f->fd;
+    pc->check_id = f->fd < 0;
+    pc->dev = f->dev;
+    pc->ino = f->ino;
+    pc->mtime_ns = f->mtime_ns;
+    f->path = NULL;
+    f->fd = -1;
+    s->n++;
+    s->total += pc->len;
+    return true;
+}
+
+/* The descriptor of file piece pc, opened (and checked) if need be; -1 when the
+ * file is gone or is no longer the one the headers announced. */
+static int piece_fd(struct piece *pc)
+{
+    if (pc->fd >= 0)
+        return pc->fd;
+    int fd = open(pc->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (pc->check_id && (fstat(fd, &st) || (uint64_t)st.st_dev != pc->dev || (uint64_t)st.st_ino != pc->ino ||
+                         (uint64_t)st.st_size != pc->len || mtime_ns(&st) != pc->mtime_ns)) {
+        close(fd);
+        return -1;
+    }
+    pc->fd = fd;
+    return fd;
+}
+
 uint64_t api_stream_size(const struct api_stream *s) { return s->total; }
 
 ssize_t api_stream_read(struct api_stream *s, uint64_t pos, void *buf, size_t max)
@@ -92,9 +183,9 @@ ssize_t api_stream_read(struct api_stream *s, uint64_t pos, void *buf, size_t ma
         struct piece *pc = &s->p[s->cur];
         uint64_t left = pc->len - s->cur_off;
         if (!left) {
-            if (s->fd >= 0) {
-                close(s->fd);
-                s->fd = -1;
+            if (pc->fd >= 0) {
+                close(pc->fd);
+                pc->fd = -1;
             }
             s->cur++;
             s->cur_off = 0;
@@ -104,9 +195,10 @@ ssize_t api_stream_read(struct api_stream *s, uint64_t pos, void *buf, size_t ma
         if (pc->mem) {
             memcpy(out + done, pc->mem + s->cur_off, want);
         } else {
-            if (s->fd < 0 && (s->fd = open(pc->path, O_RDONLY | O_CLOEXEC)) < 0)
+            int fd = piece_fd(pc);
+            if (fd < 0)
                 return -1;
-            ssize_t got = pread(s->fd, out + done, want, (off_t)s->cur_off);
+            ssize_t got = pread(fd, out + done, want, (off_t)s->cur_off);
             if (got <= 0)
                 return -1;
             want = (size_t)got;
@@ -125,9 +217,9 @@ void api_stream_free(struct api_stream *s)
     for (size_t i = 0; i < s->n; i++) {
         free(s->p[i].mem);
         free(s->p[i].path);
+        if (s->p[i].fd >= 0)
+            close(s->p[i].fd);
     }
-    if (s->fd >= 0)
-        close(s->fd);
     free(s->p);
     free(s);
 }

@@ -18,6 +18,31 @@ struct api_stream *api_stream_new(struct err *e);
 bool api_stream_add_mem(struct api_stream *s, const void *p, size_t n, struct err *e);
 /* Appends the first `size` bytes of the file at path (opened when reached). */
 bool api_stream_add_file(struct api_stream *s, const char *path, uint64_t size, struct err *e);
+
+/* A file taken for a stream before any header is sent, so the bytes sent are
+ * the bytes of the file whose size the headers announce, even if its name is
+ * replaced meanwhile (DELETE + STOW, --overwrite). The first
+ * API_STREAM_OPEN_MAX files of a stream are opened at once and read through
+ * that descriptor; later ones (a study of thousands of instances must not
+ * take thousands of descriptors) have their identity recorded (device,
+ * inode, size, mtime) and checked when opened: a replaced file ends the
+ * response with an error, never with other bytes. */
+#define API_STREAM_OPEN_MAX 64
+struct api_stream_file {
+    int fd; /* -1: opened when reached */
+    char *path;
+    uint64_t size;
+    uint64_t dev, ino;
+    int64_t mtime_ns;
+};
+/* Opens (or records) path; f->size is what the stream will send. ERR_NOT_FOUND
+ * when it is gone. On success, f goes to api_stream_add_taken(). */
+bool api_stream_take_file(struct api_stream *s, const char *path, struct api_stream_file *f,
+                          struct err *e);
+/* Appends f (taken by api_stream_take_file); f is consumed either way. */
+bool api_stream_add_taken(struct api_stream *s, struct api_stream_file *f, struct err *e);
+/* Releases f when it will not be added. */
+void api_stream_file_release(struct api_stream_file *f);
 /* Total bytes. */
 uint64_t api_stream_size(const struct api_stream *s);
 /* Copies up to max bytes starting at pos (reads must be sequential) into buf.

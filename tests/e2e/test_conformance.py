@@ -8,7 +8,9 @@ Env: SEGWEB_BIN, SEGWEB_TESTDATA; SEGWEB_RACE_SECONDS (default 6).
 """
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -25,6 +27,15 @@ RACE_SECONDS = float(os.environ.get("SEGWEB_RACE_SECONDS", "6"))
 
 pytestmark = [needs_binary,
               pytest.mark.skipif(not os.path.exists(SMALL), reason=f"the shared corpus is missing: no {SMALL}")]
+
+
+def header_of(resp, name):
+    head = resp.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    for line in head.split("\r\n")[1:]:
+        k, _, v = line.partition(":")
+        if k.strip().lower() == name.lower():
+            return v.strip()
+    return None
 
 
 def copy_with_uid(src, dst):
@@ -198,5 +209,86 @@ def test_stow_index_failure_undoes_the_rename():
             assert [r["00080018"]["Value"][0] for r in json.loads(body)] == [a.SOPInstanceUID]
         finally:
             assert p.stop() == 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def parse_parts(body, ctype):
+    boundary = re.search(r'boundary="?([^";]+)"?', ctype).group(1).encode()
+    parts = []
+    for chunk in body.split(b"--" + boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, data = chunk.partition(b"\r\n\r\n")
+        m = re.search(rb"Content-Length: (\d+)", head)
+        n = int(m.group(1))
+        parts.append(data[:n])
+        assert data[n:] == b"\r\n", "part longer or shorter than its Content-Length"
+    return parts
+
+
+def test_study_retrieve_sends_the_files_it_announced():
+    """Study-level retrieve summed sizes first and opened each file when it reached
+    it: an instance replaced meanwhile (DELETE + STOW) went out truncated inside valid
+    framing. Now every file is taken before the headers: the bytes that arrive are the
+    bytes of the objects as they were, or the response ends with an error."""
+    tmp = tempfile.mkdtemp(prefix="segweb-retrieve-")
+    store = os.path.join(tmp, "st")
+    try:
+        study, series = generate_uid(), generate_uid()
+        paths = []
+        for i in range(4):  # 4 x 3 MB: more than the socket buffers of a loopback connection hold
+            p = os.path.join(tmp, f"i{i}.dcm")
+            ds = copy_new_uids(SMALL, p, study=study, series=series)
+            ds.add_new(0x00091011, "OB", bytes([i]) * (3 << 20))
+            ds.save_as(p, write_like_original=False)
+            paths.append(p)
+        originals = set()
+        for p in paths:
+            with open(p, "rb") as f:
+                originals.add(f.read())
+        srv = SegwebProcess(BIN, ["--store", store], own_store=False)
+        try:
+            st, _, body = stow(srv.port, paths)
+            assert st == 200, body[:300]
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)  # keep most of the body on the server
+            s.settimeout(30)
+            s.connect(("127.0.0.1", srv.port))
+            s.sendall(f"GET /studies/{study} HTTP/1.1\r\nHost: x\r\nAccept: multipart/related; "
+                      f"type=\"application/dicom\"\r\nConnection: close\r\n\r\n".encode())
+            first = s.recv(2048)  # headers are out: every size is fixed now
+            assert first.startswith(b"HTTP/1.1 200"), first[:200]
+            # replace every instance with other (larger) bytes under the same UIDs
+            st, _, _ = get(srv.port, f"/studies/{study}", method="DELETE")
+            assert st == 200
+            small = []
+            for i, p in enumerate(paths):
+                ds = pydicom.dcmread(p)
+                q = os.path.join(tmp, f"s{i}.dcm")
+                r = copy_new_uids(SMALL, q, sop=ds.SOPInstanceUID, study=study, series=series)
+                r.add_new(0x00091011, "OB", b"\xee" * (4 << 20))  # larger: a short read cannot tell
+                r.save_as(q, write_like_original=False)
+                small.append(q)
+            st, _, body = stow(srv.port, small)
+            assert st == 200, body[:300]
+            data = first
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            head, _, body = data.partition(b"\r\n\r\n")
+            ctype = header_of(data, "Content-Type")
+            clen = header_of(data, "Content-Length")
+            if clen is not None and len(body) == int(clen):
+                parts = parse_parts(body, ctype)
+                assert len(parts) == len(paths)
+                for part in parts:
+                    assert part in originals, "a part holds bytes of another object"
+            # else: the response ended with an error (cut short), which is allowed
+        finally:
+            assert srv.stop() == 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
