@@ -6,6 +6,7 @@ plus cases of the same kind.
 
 Env: SEGWEB_BIN, SEGWEB_TESTDATA; SEGWEB_RACE_SECONDS (default 6).
 """
+import http.client
 import json
 import os
 import re
@@ -27,6 +28,18 @@ RACE_SECONDS = float(os.environ.get("SEGWEB_RACE_SECONDS", "6"))
 
 pytestmark = [needs_binary,
               pytest.mark.skipif(not os.path.exists(SMALL), reason=f"the shared corpus is missing: no {SMALL}")]
+
+
+def get(port, target, headers=None, method="GET", body=None, timeout=60):
+    """One request on a new connection to a server on port (also for servers the test
+    starts and stops itself)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, target, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
 
 
 def header_of(resp, name):
@@ -111,7 +124,7 @@ def stow(port, paths, boundary="conf-b"):
 
 
 def corpus(name):
-    return os.path.join(TESTDATA, "seg", name + ".dcm")
+    return seg_path(name)
 
 
 def test_corrupted_index_pages_are_rebuilt():
