@@ -5,5 +5,7 @@
 int cli_info(int argc, char **argv);
 int cli_frame(int argc, char **argv);
 int cli_frames(int argc, char **argv);
+/* segweb create: a SEG from label volumes + dcmqi metadata (server/cli_create.c, writer/). */
+int cli_create(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const struct command {
     {"info", cli_info, "FILE", "print the segment index of a DICOM SEG as JSON"},
     {"frame", cli_frame, "FILE N [--color]", "write frame N (1-based) as PNG to stdout"},
     {"frames", cli_frames, "FILE --out DIR [--color]", "write every frame as DIR/frame-00001.png, ..."},
+    {"create", cli_create, "--source DIR --labels L --meta M --out OUT", "write a SEG from label volumes (create --help)"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
