@@ -28,6 +28,7 @@ if [[ ${#targets[@]} -eq 0 ]]; then
   targets=(fuzz_decoder fuzz_route fuzz_frame_png)
   [[ -f api/multipart.h ]] && targets+=(fuzz_multipart)
   [[ -f upstream/upstream.h ]] && targets+=(fuzz_upstream_multipart)
+  [[ -f writer/writer.h ]] && targets+=(fuzz_writer_inputs)
 fi
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${targets[@]}"
 

@@ -12,8 +12,10 @@
  *    frame per position for LABELMAP), packed into Pixel Data -- BINARY frames
  *    follow each other bit by bit, with no padding -- and the bridge writes the
  *    data set.
- * Segment numbers are the labelIDs when those are unique over all label files
- * (so volume -> create -> volume keeps them), else 1..N in metadata order. */
+ * Segment numbers are 1..N, as the standard requires: in labelID order when the
+ * labelIDs are unique over all label files (so labels 1..N keep their numbers and
+ * volume -> create -> volume is exact), else in metadata order. LABELMAP pixels
+ * hold these segment numbers. */
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
@@ -440,9 +442,12 @@ bool writer_seg_create(const struct writer_source *src, struct writer_labels *co
             }
     for (size_t i = 0; i < meta->n_segs; i++) {
         p.segs[i].m = &meta->segs[i];
-        p.segs[i].number = (uint16_t)(unique ? meta->segs[i].label_id : i + 1);
+        p.segs[i].number = (uint16_t)(unique ? meta->segs[i].label_id : i + 1); /* sort key */
     }
     qsort(p.segs, p.n_segs, sizeof *p.segs, cmp_seg);
+    /* Segment numbers start at 1 and increase by 1 (PS3.3 C.8.20.2) */
+    for (size_t i = 0; i < p.n_segs; i++)
+        p.segs[i].number = (uint16_t)(i + 1);
     if (p.type == WRITER_FRACTIONAL)
         for (size_t f = 0; f < n_labels; f++) {
             size_t c = 0;

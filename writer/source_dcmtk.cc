@@ -98,8 +98,8 @@ bool bridge_source_read(const char *path, struct src_file *out, bool *not_dicom,
             if (ds->findAndGetElement(k, el).bad() || !el)
                 continue;
             OFString s;
-            if (el->getOFStringArray(s, OFFalse).bad())
-                continue;
+            if (el->getOFStringArray(s, OFFalse).bad() || s.empty())
+                continue; /* empty type 2 attributes are written empty anyway */
             char *v = strdup(s.c_str());
             if (!v)
                 return err_set(e, ERR_NOMEM, "no memory");

@@ -114,3 +114,39 @@ if small:
         + obj + f"\r\n--{b}--\r\n".encode()
     with open(os.path.join(d, "orthanc-0"), "wb") as f:
         f.write(f'multipart/related; type="application/dicom"; boundary={b}'.encode() + b"\n" + body)
+# fuzz_writer_inputs: selector byte (even: label volume, odd: metadata JSON), then the bytes
+d = target_dir("fuzz_writer_inputs")
+import gzip
+import json
+import nibabel as nib
+import numpy as np
+vol = np.zeros((5, 3, 2), np.uint16)
+vol[1:3, 1, 0] = 1
+vol[2, 0:2, 1] = 2
+aff = np.array([[-0.7, 0, 0, 40], [0, -0.7, 0, 5], [0, 0, 2.5, -170], [0, 0, 0, 1]])
+nii = nib.Nifti1Image(vol, aff)
+nii.set_qform(aff, code=1)
+seeds = {"nii": nii.to_bytes(), "nii.gz": gzip.compress(nii.to_bytes())}
+nii.set_sform(aff, code=0)
+seeds["nii-qform"] = nii.to_bytes()
+hdr = ("NRRD0004\ntype: uint16\ndimension: 3\nspace: left-posterior-superior\nsizes: 5 3 2\n"
+       "space directions: (0.7,0,0) (0,0.7,0) (0,0,2.5)\nendian: little\nencoding: %s\n"
+       "space origin: (-40,-5,-170)\n\n")
+raw = vol.tobytes(order="F")
+seeds["nrrd-raw"] = (hdr % "raw").encode() + raw
+seeds["nrrd-gz"] = (hdr % "gzip").encode() + gzip.compress(raw)
+for name, data in seeds.items():
+    with open(os.path.join(d, "labels-" + name), "wb") as f:
+        f.write(b"\0" + data)
+meta = {"ContentCreatorName": "Reader1", "SeriesNumber": 300, "segmentAttributes": [[
+    {"labelID": 1, "SegmentLabel": "Liver", "SegmentAlgorithmType": "MANUAL",
+     "SegmentedPropertyCategoryCodeSequence": {"CodeValue": "85756007", "CodingSchemeDesignator": "SCT",
+                                               "CodeMeaning": "Tissue"},
+     "SegmentedPropertyTypeCodeSequence": {"CodeValue": "10200004", "CodingSchemeDesignator": "SCT",
+                                           "CodeMeaning": "Liver"},
+     "SegmentedPropertyTypeModifierCodeSequence": [{"CodeValue": "7771000", "CodingSchemeDesignator": "SCT",
+                                                    "CodeMeaning": "Left"}],
+     "AnatomicRegionSequence": {"CodeValue": "10200004", "CodingSchemeDesignator": "SCT", "CodeMeaning": "Liver"},
+     "recommendedDisplayRGBValue": [221, 130, 101]}]]}
+with open(os.path.join(d, "meta-0"), "wb") as f:
+    f.write(b"\1" + json.dumps(meta).encode())

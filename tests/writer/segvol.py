@@ -73,8 +73,40 @@ def _frame_item(ds, i, seq_name):
     return getattr(sh, seq_name)[0] if seq_name in sh else None
 
 
+def _rle_segment(data):
+    """PackBits as PS3.5 Annex G defines it."""
+    out, i = bytearray(), 0
+    while i < len(data):
+        h = data[i]
+        i += 1
+        if h < 128:
+            out += data[i:i + h + 1]
+            i += h + 1
+        elif h > 128:
+            out += bytes([data[i]]) * (257 - h)
+            i += 1
+    return bytes(out)
+
+
+def _rle_1bit_frames(ds):
+    """pydicom 2.3 does not decode 1-bit RLE: each fragment is one RLE segment holding the
+    frame's bits packed LSB first, padded to whole bytes."""
+    from pydicom.encaps import generate_pixel_data_frame
+    n, rows, cols = int(ds.NumberOfFrames), int(ds.Rows), int(ds.Columns)
+    frames = []
+    for frag in generate_pixel_data_frame(ds.PixelData, n):
+        nseg, off0 = int.from_bytes(frag[0:4], 'little'), int.from_bytes(frag[4:8], 'little')
+        assert nseg == 1
+        raw = _rle_segment(frag[off0:])
+        bits = np.unpackbits(np.frombuffer(raw, np.uint8), bitorder='little')[:rows * cols]
+        frames.append(bits.reshape(rows, cols))
+    return np.array(frames)
+
+
 def seg_frames(ds):
     """pydicom's decoded frames as (n, rows, cols)."""
+    if ds.file_meta.TransferSyntaxUID == '1.2.840.10008.1.2.5' and ds.BitsAllocated == 1:
+        return _rle_1bit_frames(ds)
     arr = ds.pixel_array
     if arr.ndim == 2:
         arr = arr[None]

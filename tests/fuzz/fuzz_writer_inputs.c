@@ -1,0 +1,33 @@
+/* libFuzzer target: what `segweb create` and POST .../segmentations read from
+ * untrusted bytes besides DICOM -- label volumes (writer/labels.c: NIfTI-1,
+ * gzip'd NIfTI, NRRD raw/gzip) and dcmqi metadata JSON (writer/meta.c).
+ * Input: one selector byte (even: label volume, odd: metadata), then the bytes.
+ * A volume that opens is read slice by slice to the end. Limits keep one input
+ * under a few MiB so the fuzzer explores headers, not memory. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "writer/internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    struct err e = ERR_INIT;
+    if (data[0] & 1) {
+        struct writer_meta *m = writer_meta_parse((const char *)data + 1, size - 1, &e);
+        writer_meta_free(m);
+        return 0;
+    }
+    struct writer_limits lim = {.max_pixels = 1u << 20, .max_label_bytes = 8u << 20};
+    struct writer_labels *l = writer_labels_open_mem(data + 1, size - 1, "fuzz", &lim, &e);
+    if (!l)
+        return 0;
+    float *vals = malloc((size_t)l->dim[0] * l->dim[1] * sizeof *vals);
+    for (uint32_t k = 0; vals && k < l->dim[2]; k++)
+        if (!labels_read_slice(l, vals, &e))
+            break;
+    free(vals);
+    writer_labels_free(l);
+    return 0;
+}
