@@ -63,7 +63,9 @@ struct segout_attr {
     const char *value; /* written as is (the VR comes from the dictionary) */
 };
 
-enum segout_pixels { SEGOUT_NATIVE, SEGOUT_RLE, SEGOUT_DEFLATE };
+/* SEGOUT_APPENDED: Explicit VR Little Endian without Pixel Data; the caller
+ * appends the Pixel Data element (the last element of the data set) itself. */
+enum segout_pixels { SEGOUT_APPENDED, SEGOUT_RLE, SEGOUT_DEFLATE };
 
 struct segout {
     const char *sop_class, *sop_uid, *series_uid, *study_uid, *for_uid, *dim_org_uid;
@@ -82,7 +84,10 @@ struct segout {
     const char *const *ref_classes, *const *ref_uids;
     size_t n_refs;
     enum segout_pixels encoding;
-    const uint8_t *pixels; /* native: the whole value (even length) */
+    /* DEFLATE: the value is pixels_len bytes (even), written by fill straight
+     * into the element's own (zeroed) buffer */
+    void (*fill)(void *arg, uint8_t *dst, size_t len);
+    void *fill_arg;
     size_t pixels_len;
     const uint8_t *const *fragments; /* RLE: one fragment per frame */
     const size_t *fragment_lens;

@@ -39,8 +39,9 @@ struct writer_labels {
 };
 
 /* Reads the next slice (k = 0, 1, ...) as floats, scaling applied: out holds
- * dim[0] * dim[1] values, i fastest. *is_float: the stored type is floating point. */
-bool labels_read_slice(struct writer_labels *l, float *out, struct err *e);
+ * dim[0] * dim[1] values, i fastest. row_nz (dim[1] entries, or NULL): 0 for
+ * a row j that is all zero, 1 for one that may not be. */
+bool labels_read_slice(struct writer_labels *l, float *out, uint8_t *row_nz, struct err *e);
 bool labels_is_float(const struct writer_labels *l);
 
 /* ---- metadata (meta.c) ---- */

@@ -557,15 +557,23 @@ void writer_labels_free(struct writer_labels *l)
     free(l);
 }
 
-bool labels_read_slice(struct writer_labels *l, float *out, struct err *e)
+static bool all_zero(const uint8_t *p, size_t n)
 {
-    if (l->next_slice >= l->dim[2])
-        return err_set(e, ERR_INTERNAL, "%s: read past the last slice", l->name);
-    size_t n = (size_t)l->dim[0] * l->dim[1];
-    if (!data_read(l, l->slice, n * l->bpv, e))
-        return false;
-    l->next_slice++;
-    const uint8_t *p = l->slice;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w)
+            return false;
+    }
+    for (; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static void convert(const struct writer_labels *l, const uint8_t *p, float *out, size_t n)
+{
     bool sw = l->swap;
     switch (l->dtype) {
     case LD_U8:
@@ -612,5 +620,31 @@ bool labels_read_slice(struct writer_labels *l, float *out, struct err *e)
     if (l->scaled)
         for (size_t i = 0; i < n; i++)
             out[i] = (float)(out[i] * l->slope + l->inter);
+}
+
+bool labels_read_slice(struct writer_labels *l, float *out, uint8_t *row_nz, struct err *e)
+{
+    if (l->next_slice >= l->dim[2])
+        return err_set(e, ERR_INTERNAL, "%s: read past the last slice", l->name);
+    size_t nx = l->dim[0], ny = l->dim[1];
+    if (!data_read(l, l->slice, nx * ny * l->bpv, e))
+        return false;
+    l->next_slice++;
+    /* Label volumes are mostly zero: rows whose stored bytes are all zero are
+     * not converted (unless scaling maps 0 to something else). */
+    bool zero_is_zero = !l->scaled || l->inter == 0;
+    size_t row_bytes = nx * l->bpv;
+    for (size_t j = 0; j < ny; j++) {
+        const uint8_t *raw = l->slice + j * row_bytes;
+        if (zero_is_zero && all_zero(raw, row_bytes)) {
+            memset(out + j * nx, 0, nx * sizeof *out);
+            if (row_nz)
+                row_nz[j] = 0;
+            continue;
+        }
+        convert(l, raw, out + j * nx, nx);
+        if (row_nz)
+            row_nz[j] = 1;
+    }
     return true;
 }

@@ -212,11 +212,17 @@ void pixel_data(DcmItem *d, const segout *s)
     }
     DcmPixelData *px = new DcmPixelData(DcmTag(DCM_PixelData, s->bits_allocated > 8 ? EVR_OW : EVR_OB));
     check(d->insert(px, OFTrue), "PixelData");
-    if (s->bits_allocated > 8)
-        check(px->putUint16Array(reinterpret_cast<const Uint16 *>(s->pixels), (unsigned long)(s->pixels_len / 2)),
-              "PixelData");
-    else
-        check(px->putUint8Array(s->pixels, (unsigned long)s->pixels_len), "PixelData");
+    if (s->pixels_len > 0xFFFFFFF0u)
+        throw Fail{ERR_LIMIT, "Pixel Data longer than 4 GiB"};
+    Uint8 *dst = NULL;
+    if (s->bits_allocated > 8) {
+        Uint16 *w = NULL;
+        check(px->createUint16Array((Uint32)(s->pixels_len / 2), w), "PixelData");
+        dst = reinterpret_cast<Uint8 *>(w); /* filled as little-endian bytes (x86, arm64) */
+    } else {
+        check(px->createUint8Array((Uint32)s->pixels_len, dst), "PixelData");
+    }
+    s->fill(s->fill_arg, dst, s->pixels_len); /* DCMTK zeroed the buffer */
 }
 
 void build(DcmDataset *d, const segout *s)
@@ -287,7 +293,8 @@ void build(DcmDataset *d, const segout *s)
     segments(d, s);
     dimensions(d, s);
     functional_groups(d, s);
-    pixel_data(d, s);
+    if (s->encoding != SEGOUT_APPENDED)
+        pixel_data(d, s);
 }
 
 }  // namespace

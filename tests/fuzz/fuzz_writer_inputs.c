@@ -24,10 +24,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!l)
         return 0;
     float *vals = malloc((size_t)l->dim[0] * l->dim[1] * sizeof *vals);
-    for (uint32_t k = 0; vals && k < l->dim[2]; k++)
-        if (!labels_read_slice(l, vals, &e))
+    uint8_t *rows = malloc(l->dim[1]);
+    for (uint32_t k = 0; vals && rows && k < l->dim[2]; k++)
+        if (!labels_read_slice(l, vals, rows, &e))
             break;
     free(vals);
+    free(rows);
     writer_labels_free(l);
     return 0;
 }
