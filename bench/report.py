@@ -339,8 +339,14 @@ def main():
     w("```json")
     w(R["orthanc_config"].rstrip())
     w("```")
-    with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
-        f.write("\n".join(L) + "\n")
+    # sections other scripts maintain (bench/writer.sh: "## Writer") are kept at the end
+    path, kept = os.path.join(HERE, "RESULTS.md"), ""
+    if os.path.exists(path):
+        old = open(path).read()
+        if "\n## Writer" in old:
+            kept = "\n" + old[old.index("\n## Writer") + 1:]
+    with open(path, "w") as f:
+        f.write("\n".join(L) + "\n" + kept)
     chart(R, os.path.join(HERE, "chart.png"))
     print("wrote bench/RESULTS.md and bench/chart.png")
 
