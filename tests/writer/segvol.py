@@ -198,3 +198,14 @@ def meta_json(path, attrs_per_file, **series):
     with open(path, 'w') as f:
         json.dump(doc, f, indent=1)
     return doc
+
+
+def write_ijk_nifti(path, data_ijk, aff_lps):
+    aff = aff_lps.copy()
+    aff[0, :] *= -1
+    aff[1, :] *= -1
+    img = nib.Nifti1Image(data_ijk, aff)
+    img.set_qform(aff, code=1)
+    img.set_sform(aff, code=1)
+    nib.save(img, path)
+    return path

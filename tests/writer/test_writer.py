@@ -415,3 +415,53 @@ def test_broken_label_file(tmp, content):
     with open(f, 'wb') as fh:
         fh.write(content)
     refused(tmp, os.path.join(SRC, 'dcmqi_ct3slice'), [f], mp)
+
+
+def test_flipped_and_transposed_volumes_match_by_position(tmp):
+    """The same labels stored flipped along every axis, and transposed, give the same SEG masks:
+    voxels are placed by their world position, not by index."""
+    grid, _, meta, mp, expected = corpus_case(tmp, 'dcmqi_partial_overlaps.dcm', 'dcmqi_ct3slice', 'one')
+    vol = np.zeros((grid.n, grid.rows, grid.cols), np.uint16)
+    # non-overlapping part only (one volume)
+    for n in sorted(expected):
+        vol[(expected[n] > 0) & (vol == 0)] = n
+    ijk = segvol.to_ijk(vol)
+    aff = grid.lps_affine()
+    files = []
+    # flipped along i, j and k
+    fl = ijk[::-1, ::-1, ::-1].copy()
+    a2 = aff.copy()
+    a2[:3, 3] = aff[:3, :3] @ np.array(ijk.shape) - aff[:3, :3] @ np.ones(3) + aff[:3, 3]
+    a2[:3, :3] = -aff[:3, :3]
+    files.append(segvol.write_ijk_nifti(os.path.join(tmp, 'flipped.nii.gz'), fl, a2))
+    # transposed in-plane (i = row, j = column)
+    tr = np.ascontiguousarray(np.transpose(ijk, (1, 0, 2)))
+    a3 = aff.copy()
+    a3[:3, 0], a3[:3, 1] = aff[:3, 1], aff[:3, 0]
+    files.append(segvol.write_ijk_nifti(os.path.join(tmp, 'transposed.nii.gz'), tr, a3))
+    present = {n: (vol == n).astype(np.uint16) for n in sorted(expected) if (vol == n).any()}
+    meta = segvol.meta_json(mp, [[a for a in meta['segmentAttributes'][0] if a['labelID'] in present]])
+    for f in files:
+        out = os.path.join(tmp, os.path.basename(f) + '.dcm')
+        create(os.path.join(SRC, 'dcmqi_ct3slice'), [f], mp, out)
+        number_of = {lid: i + 1 for i, lid in enumerate(sorted(present))}
+        check_seg(out, grid, {number_of[n]: v for n, v in present.items()}, meta, tmp)
+
+
+def test_labelmap_16bit(tmp):
+    """More than 255 segments: LABELMAP pixels become 16-bit."""
+    grid = segvol.source_grid(os.path.join(SRC, 'dcmqi_23x38x3'))
+    ds = pydicom.dcmread(os.path.join(SEG, 'dcmqi_38x23_odd.dcm'))
+    vol = np.zeros((grid.n, grid.rows, grid.cols), np.uint16)
+    flat = vol.reshape(-1)
+    flat[:300 * 7:7] = np.arange(1, 301)
+    f = segvol.write_nifti(os.path.join(tmp, 'many.nii.gz'), vol, grid)
+    base = segvol.segment_attrs(ds, 1)
+    attrs = [dict(base, labelID=i, SegmentLabel=f'L{i}', recommendedDisplayRGBValue=[i % 256, 40, 200])
+             for i in range(1, 301)]
+    mp = os.path.join(tmp, 'meta.json')
+    meta = segvol.meta_json(mp, [attrs])
+    out = os.path.join(tmp, 'out.dcm')
+    create(os.path.join(SRC, 'dcmqi_23x38x3'), [f], mp, out, '--type', 'LABELMAP', '--compress', 'rle')
+    got, _ = check_seg(out, grid, {0: vol}, meta, tmp, 'LABELMAP')
+    assert got.BitsAllocated == 16
