@@ -232,8 +232,14 @@ static bool read_file(struct plan *p, size_t file, struct writer_labels *l, cons
                       uint8_t *row_nz, size_t *matched_of, struct err *e)
 {
     struct mapping m = {0};
-    if (!map_labels(p->src, l, &m, e))
+    if (l->n_masks) {
+        if (l->dim[0] != p->src->cols || l->dim[1] != p->src->rows)
+            return err_set(e, ERR_INVALID, "%s: masks are %u rows x %u columns, the source images %u x %u", l->name,
+                           l->dim[1], l->dim[0], p->src->rows, p->src->cols);
+        m.sc = 1, m.sr = (ptrdiff_t)l->dim[0], m.rows_are_rows = true, m.jstep = 1;
+    } else if (!map_labels(p->src, l, &m, e)) {
         return false;
+    }
     const uint32_t rows = p->src->rows, cols = p->src->cols;
     bool is_float = labels_is_float(l);
     size_t file_seg = SIZE_MAX; /* FRACTIONAL: the file's one segment */
@@ -245,8 +251,17 @@ static bool read_file(struct plan *p, size_t file, struct writer_labels *l, cons
         matched_of[s] = SIZE_MAX;
     for (uint32_t k = 0; k < l->dim[2]; k++) {
         size_t s = 0;
-        if (!match_slice(p->src, l, &m, k, &s, e))
+        if (l->n_masks) {
+            /* masks are named by SOP Instance UID */
+            for (s = 0; s < p->n_src; s++)
+                if (!strcmp(p->src->images[s].sop_uid, l->mask_uids[k]))
+                    break;
+            if (s == p->n_src)
+                return err_set(e, ERR_INVALID, "%s: mask %s names no image of the source series", l->name,
+                               l->mask_uids[k]);
+        } else if (!match_slice(p->src, l, &m, k, &s, e)) {
             return false;
+        }
         if (matched_of[s] != SIZE_MAX)
             return err_set(e, ERR_INVALID, "%s: slices %zu and %u both lie on source image %s", l->name, matched_of[s],
                            k, p->src->images[s].sop_uid);

@@ -36,6 +36,11 @@ struct writer_labels {
     z_stream zs;
     uint64_t inflated, max_inflated;
     uint8_t *slice;    /* raw bytes of one slice (owned) */
+    /* a mask set (mask_png.c) instead of a volume: slice k is mask k, matched to
+     * the source image mask_uids[k]; values dim[0] * dim[1] uint16 */
+    size_t n_masks;
+    char **mask_uids;
+    uint16_t **mask_vals;
 };
 
 /* Reads the next slice (k = 0, 1, ...) as floats, scaling applied: out holds

@@ -550,6 +550,14 @@ void writer_labels_free(struct writer_labels *l)
         return;
     if (l->zinit)
         inflateEnd(&l->zs);
+    for (size_t i = 0; i < l->n_masks; i++) {
+        if (l->mask_uids)
+            free(l->mask_uids[i]);
+        if (l->mask_vals)
+            free(l->mask_vals[i]);
+    }
+    free(l->mask_uids);
+    free(l->mask_vals);
     if (l->fp)
         fclose(l->fp);
     free(l->rbuf);
@@ -627,6 +635,14 @@ bool labels_read_slice(struct writer_labels *l, float *out, uint8_t *row_nz, str
     if (l->next_slice >= l->dim[2])
         return err_set(e, ERR_INTERNAL, "%s: read past the last slice", l->name);
     size_t nx = l->dim[0], ny = l->dim[1];
+    if (l->n_masks) {
+        const uint16_t *v = l->mask_vals[l->next_slice++];
+        for (size_t i = 0; i < nx * ny; i++)
+            out[i] = v[i];
+        if (row_nz)
+            memset(row_nz, 1, ny);
+        return true;
+    }
     if (!data_read(l, l->slice, nx * ny * l->bpv, e))
         return false;
     l->next_slice++;

@@ -80,6 +80,20 @@ struct writer_labels *writer_labels_open_mem(const uint8_t *data, size_t len, co
                                              const struct writer_limits *lim, struct err *e);
 void writer_labels_free(struct writer_labels *l);
 
+/* One greyscale PNG mask per source image, named by the image's SOP Instance
+ * UID; pixel values are labelIDs (1-bit masks: 0/1), never scaled. The set is
+ * one label source (one segmentAttributes list); each mask goes with the
+ * source image of its UID, not with a position. Decoded here (bytes borrowed
+ * for the call only); ERR_PARSE for a broken PNG, ERR_INVALID for a colour
+ * PNG or masks of different sizes. */
+struct writer_mask {
+    const char *sop_uid;
+    const uint8_t *png;
+    size_t len;
+};
+struct writer_labels *writer_labels_from_masks(const struct writer_mask *masks, size_t n, const char *name,
+                                               const struct writer_limits *lim, struct err *e);
+
 /* ---- metadata ---- */
 
 struct writer_meta;

@@ -150,3 +150,12 @@ meta = {"ContentCreatorName": "Reader1", "SeriesNumber": 300, "segmentAttributes
      "recommendedDisplayRGBValue": [221, 130, 101]}]]}
 with open(os.path.join(d, "meta-0"), "wb") as f:
     f.write(b"\1" + json.dumps(meta).encode())
+import io
+from PIL import Image
+for name, img in (("png8", Image.fromarray(vol[:, :, 0].astype(np.uint8))),
+                  ("png1", Image.fromarray(vol[:, :, 0] > 0)),
+                  ("png16", Image.fromarray(vol[:, :, 1].astype(np.uint16) * 300))):
+    b = io.BytesIO()
+    img.save(b, format="PNG")
+    with open(os.path.join(d, "mask-" + name), "wb") as f:
+        f.write(b"\2" + b.getvalue())

@@ -465,3 +465,39 @@ def test_labelmap_16bit(tmp):
     create(os.path.join(SRC, 'dcmqi_23x38x3'), [f], mp, out, '--type', 'LABELMAP', '--compress', 'rle')
     got, _ = check_seg(out, grid, {0: vol}, meta, tmp, 'LABELMAP')
     assert got.BitsAllocated == 16
+
+
+def test_png_masks_named_by_sop_instance_uid(tmp):
+    """One greyscale PNG per source image (UID.png), values = labelIDs: 8-bit and 1-bit."""
+    grid, _, meta, mp, expected = corpus_case(tmp, 'dcmqi_partial_overlaps.dcm', 'dcmqi_ct3slice', 'one')
+    d8, d1 = os.path.join(tmp, 'm8'), os.path.join(tmp, 'm1')
+    os.makedirs(d8)
+    os.makedirs(d1)
+    vol = np.zeros((grid.n, grid.rows, grid.cols), np.uint8)
+    for n in sorted(expected):
+        vol[(expected[n] > 0) & (vol == 0)] = n
+    for s in range(grid.n):
+        Image.fromarray(vol[s]).save(os.path.join(d8, grid.uids[s] + '.png'))
+        Image.fromarray(vol[s] == 1).save(os.path.join(d1, grid.uids[s] + '.png'))  # mode '1'
+    present = [n for n in sorted(expected) if (vol == n).any()]
+    attrs = [a for a in meta['segmentAttributes'][0] if a['labelID'] in present]
+    a1 = dict(attrs[0], labelID=1, SegmentLabel='from 1-bit masks')
+    attrs2 = [dict(a, labelID=a['labelID'] + 10) for a in attrs]  # unique over both sources
+    meta = segvol.meta_json(mp, [attrs2, [a1]])
+    for s in range(grid.n):  # 8-bit masks carry labelIDs + 10
+        Image.fromarray(np.where(vol[s] > 0, vol[s] + 10, 0).astype(np.uint8)).save(
+            os.path.join(d8, grid.uids[s] + '.png'))
+    out = os.path.join(tmp, 'out.dcm')
+    create(os.path.join(SRC, 'dcmqi_ct3slice'), [], mp, out, '--masks', d8, '--masks', d1)
+    number_of = {lid: i + 1 for i, lid in enumerate(sorted([1] + [n + 10 for n in present]))}
+    exp = {number_of[n + 10]: (vol == n).astype(np.uint16) for n in present}
+    exp[number_of[1]] = (vol == 1).astype(np.uint16)
+    check_seg(out, grid, exp, meta, tmp)
+
+
+def test_png_mask_for_an_unknown_image(tmp):
+    grid, _, meta, mp, expected = corpus_case(tmp, 'dcmqi_liver.dcm', 'dcmqi_ct3slice', 'one')
+    d = os.path.join(tmp, 'm')
+    os.makedirs(d)
+    Image.fromarray(expected[1][0].astype(np.uint8)).save(os.path.join(d, '1.2.3.4.png'))
+    refused(tmp, os.path.join(SRC, 'dcmqi_ct3slice'), [], mp, '--masks', d, words=('1.2.3.4',))
