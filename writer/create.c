@@ -361,11 +361,12 @@ static bool make_uid(const char *root, char *out, struct err *e)
         digits[n++] = (char)('0' + (int)(v % 10));
         v /= 10;
     } while (v);
-    char *o = out;
-    o += sprintf(o, "%s.", root ? root : "2.25");
-    while (n)
-        *o++ = digits[--n];
-    *o = 0;
+    /* out holds 65 bytes: a root of at most 40 characters + '.' + 20 digits, or
+     * "2.25." + 39 digits */
+    int k = snprintf(out, 65, "%s.", root ? root : "2.25");
+    while (n && k < 64)
+        out[k++] = digits[--n];
+    out[k] = 0;
     return true;
 }
 

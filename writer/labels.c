@@ -373,7 +373,7 @@ static bool nrrd_open(struct writer_labels *l, char *hdr, const struct writer_li
                 return err_set(e, ERR_UNSUPPORTED, "%s: NRRD type '%.40s' is not a scalar label type", l->name, val);
             have_type = true;
         } else if (!strcmp(key, "dimension")) {
-            dimension = atoi(val);
+            dimension = (int)strtol(val, NULL, 10);
             if (dimension != 3)
                 return err_set(e, ERR_UNSUPPORTED, "%s: NRRD dimension %d (a label volume has 3)", l->name,
                                dimension);
