@@ -159,6 +159,15 @@ static bool segment_from(json_t *o, size_t file, struct meta_segment *s, struct 
     return true;
 }
 
+/* A CS value: upper-case letters, digits, space, underscore. */
+static bool is_cs(const char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == ' ' || *s == '_'))
+            return false;
+    return true;
+}
+
 struct writer_meta *writer_meta_parse(const char *text, size_t len, struct err *e)
 {
     json_error_t je;
@@ -199,6 +208,11 @@ struct writer_meta *writer_meta_parse(const char *text, size_t len, struct err *
                          : strlen(m->content_description) > 64 ? "ContentDescription" : NULL;
     if (too_long) {
         err_set(e, ERR_INVALID, "metadata: %s is too long for its DICOM attribute", too_long);
+        goto fail;
+    }
+    if (!is_cs(m->content_label) || !is_cs(m->body_part)) {
+        err_set(e, ERR_INVALID, "metadata: ContentLabel and BodyPartExamined are DICOM CS values (A-Z, 0-9, "
+                                "space, underscore)");
         goto fail;
     }
     json_t *sa = json_object_get(root, "segmentAttributes");
