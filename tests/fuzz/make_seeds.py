@@ -114,6 +114,7 @@ if small:
         + obj + f"\r\n--{b}--\r\n".encode()
     with open(os.path.join(d, "orthanc-0"), "wb") as f:
         f.write(f'multipart/related; type="application/dicom"; boundary={b}'.encode() + b"\n" + body)
+
 # fuzz_writer_inputs: selector byte (even: label volume, odd: metadata JSON), then the bytes
 d = target_dir("fuzz_writer_inputs")
 import gzip
