@@ -5,6 +5,7 @@
  *                         per-frame references, limits (struct seg_limits)
  *   decoder/frame.h       one frame's pixels on demand: decoder_frame_read
  *   decoder/png_encode.h  PNG encoding of a frame: decoder_png_gray / _rgba
+ *   decoder/image.h       a source image's geometry (volume/ --grid source)
  *
  * and wraps the two things api/ needs from the DCMTK bridge (decoder/dataset.h, which
  * stays private to decoder/): the DICOM JSON of a file and the UIDs of an object the
@@ -18,6 +19,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "decoder/frame.h"
+#include "decoder/image.h"
 #include "decoder/png_encode.h"
 #include "decoder/seg.h"
 

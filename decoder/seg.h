@@ -129,6 +129,10 @@ struct seg_index {
 
     bool has_pixel_spacing, has_orientation, has_slice_thickness, has_spacing_between_slices;
     double pixel_spacing[2], orientation[6], slice_thickness, spacing_between_slices;
+    /* First frame (1-based) whose own Plane Orientation / Pixel Spacing differs
+     * from orientation / pixel_spacing above (those come from the first frame or
+     * the shared groups); 0 when every frame agrees. For volume/. */
+    uint32_t orientation_differs_frame, pixel_spacing_differs_frame;
 
     const char *content_label, *content_description, *content_creator, *content_date, *content_time;
     const char *series_description, *manufacturer, *software_versions;

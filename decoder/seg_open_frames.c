@@ -12,6 +12,7 @@
  *   - a segment's frame list is ascending; LABELMAP lists come from the values
  *     each frame holds (every frame decoded once, never kept), the others from
  *     the per-frame segment numbers. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,23 @@ static void frame_segment(struct builder *b, uint32_t i, const struct dataset_it
         if (sid && dataset_int(sid, TAG(0x0062, 0x000B), 0, &num))
             fr->segment_number = num;
     }
+}
+
+/* A frame's own Plane Orientation / Pixel Spacing that disagrees with the
+ * index's (first frame or shared): the first such frame is recorded for volume/. */
+static void frame_geometry_check(struct builder *b, uint32_t i, const struct dataset_item *item)
+{
+    struct seg_index *idx = b->idx;
+    double o[6], ps[2];
+    bool has_o = false, has_ps = false;
+    seg_open_doubles(seg_open_first_item(item, TAG(0x0020, 0x9116)), TAG(0x0020, 0x0037), o, 6, &has_o);
+    for (int c = 0; has_o && c < 6 && !idx->orientation_differs_frame; c++)
+        if (!idx->has_orientation || fabs(o[c] - idx->orientation[c]) > 1e-4)
+            idx->orientation_differs_frame = i + 1;
+    seg_open_doubles(seg_open_first_item(item, TAG(0x0028, 0x9110)), TAG(0x0028, 0x0030), ps, 2, &has_ps);
+    for (int c = 0; has_ps && c < 2 && !idx->pixel_spacing_differs_frame; c++)
+        if (!idx->has_pixel_spacing || fabs(ps[c] - idx->pixel_spacing[c]) > 1e-4 * fabs(ps[c]) + 1e-6)
+            idx->pixel_spacing_differs_frame = i + 1;
 }
 
 /* Plane Position (Patient), then Plane Position (Slide). */
@@ -192,6 +210,7 @@ bool seg_open_frames(struct builder *b)
         const struct dataset_item *item = i < n_items ? items[i] : NULL;
         frame_segment(b, i, item, &tiles, fr);
         frame_position(b, item, fr);
+        frame_geometry_check(b, i, item);
         ok = frame_refs(b, item, &refs, fr) && frame_dims(b, item, &dims, fr);
     }
     ok = ok && keep_arrays(b, &refs, &dims);

@@ -58,7 +58,7 @@ common     -                   -
 decoder    decoder/decoder.h   common
 store      -                   decoder common
 upstream   -                   decoder common
-volume     -                   decoder common
+volume     volume/volume.h     decoder common
 writer     -                   decoder common
 render     -                   decoder common
 api        api/api.h           upstream store writer volume render decoder common

@@ -7,5 +7,8 @@ int cli_frame(int argc, char **argv);
 int cli_frames(int argc, char **argv);
 /* segweb create: a SEG from label volumes + dcmqi metadata (server/cli_create.c, writer/). */
 int cli_create(int argc, char **argv);
+/* server/cli_volume.c: segweb volume / total (volume/). */
+int cli_volume(int argc, char **argv);
+int cli_total(int argc, char **argv);
 
 #endif

@@ -24,6 +24,8 @@ static const struct command {
     {"frame", cli_frame, "FILE N [--color]", "write frame N (1-based) as PNG to stdout"},
     {"frames", cli_frames, "FILE --out DIR [--color]", "write every frame as DIR/frame-00001.png, ..."},
     {"create", cli_create, "--source DIR --labels L --meta M --out OUT", "write a SEG from label volumes (create --help)"},
+    {"volume", cli_volume, "FILE ...", "segments / labelmap as NIfTI or NRRD (segweb volume --help)"},
+    {"total", cli_total, "FILE --segment N --out OUT.png", "a slide segment's whole total pixel matrix"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
