@@ -29,6 +29,7 @@ if [[ ${#targets[@]} -eq 0 ]]; then
   [[ -f api/multipart.h ]] && targets+=(fuzz_multipart)
   [[ -f upstream/upstream.h ]] && targets+=(fuzz_upstream_multipart)
   [[ -f writer/writer.h ]] && targets+=(fuzz_writer_inputs)
+  [[ -f volume/volume.h ]] && targets+=(fuzz_volume)
 fi
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${targets[@]}"
 
@@ -54,7 +55,7 @@ for t in "${targets[@]}"; do
   artifacts="$FUZZ_WORK/artifacts/$t"
   mkdir -p "$corpus" "$artifacts"
   max_len=65536
-  [[ $t == fuzz_decoder ]] && max_len=1048576
+  [[ $t == fuzz_decoder || $t == fuzz_volume ]] && max_len=1048576
   [[ $t == fuzz_route ]] && max_len=4200
   echo "fuzz: $t: ${FUZZ_SECONDS}s"
   # shellcheck disable=SC2086

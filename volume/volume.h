@@ -162,6 +162,16 @@ struct volume_measure *volume_measure_segments(const struct seg_index *idx,
 bool volume_total_png(const struct seg_index *idx, int32_t segment, uint64_t max_pixels,
                       struct buf *out, struct err *e);
 
+/* All segments on one source image as a 2-D PNG appended to out: value =
+ * segment number (8-bit, 16-bit above 255), the labelmap's rules (ascending
+ * number, the higher wins; FRACTIONAL where 2 * value >= maximum); color: RGBA
+ * with each segment's colour, background transparent. Frames match the source
+ * by Derivation/Source Image references (source_frame 0: any frame of it).
+ * ERR_NOT_FOUND when the object does not reference that source. *overlap_pixels
+ * (may be NULL) gets the pixels covered by more than one segment. */
+bool volume_labelmap_png(const struct seg_index *idx, const char *source_uid, uint32_t source_frame,
+                         bool color, struct buf *out, uint64_t *overlap_pixels, struct err *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,10 +32,11 @@ def target_dir(name):
     return d
 
 
-# fuzz_decoder: whole files
-d = target_dir("fuzz_decoder")
-for p in segs:
-    shutil.copy(p, os.path.join(d, os.path.basename(p)))
+# fuzz_decoder, fuzz_volume: whole files
+for t in ("fuzz_decoder", "fuzz_volume"):
+    d = target_dir(t)
+    for p in segs:
+        shutil.copy(p, os.path.join(d, os.path.basename(p)))
 
 # fuzz_frame_png
 CODEC = {"1.2.840.10008.1.2.5": 1, "1.2.840.10008.1.2.4.80": 2, "1.2.840.10008.1.2.4.81": 2,
