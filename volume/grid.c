@@ -71,10 +71,10 @@ static double dot(const double *a, const double *b)
 bool grid_axes(const struct seg_index *idx, struct volume_grid *g, struct err *e)
 {
     if (!idx->has_orientation)
-        return err_set(e, ERR_UNSUPPORTED,
+        return err_set(e, ERR_INVALID,
                        "geometry is not a volume: no Image Orientation (Patient) in the SEG");
     if (!idx->has_pixel_spacing)
-        return err_set(e, ERR_UNSUPPORTED, "geometry is not a volume: no Pixel Spacing in the SEG");
+        return err_set(e, ERR_INVALID, "geometry is not a volume: no Pixel Spacing in the SEG");
     if (idx->orientation_differs_frame)
         return err_set(e, ERR_INVALID,
                        "geometry is not a volume: frames have more than one orientation (frame %u differs "
@@ -128,15 +128,15 @@ bool grid_check_limits(const struct volume_grid *g, const struct volume_limits *
 bool grid_no_patient_geometry(const struct seg_index *idx, struct err *e)
 {
     if (idx->number_of_frames == 0)
-        return err_set(e, ERR_UNSUPPORTED, "geometry is not a volume: the SEG has no frames");
+        return err_set(e, ERR_INVALID, "geometry is not a volume: the SEG has no frames");
     for (uint32_t f = 0; f < idx->number_of_frames; f++) {
         const struct seg_frame *fr = &idx->frames[f];
         if (fr->position_kind == SEG_POS_SLIDE || idx->total_matrix_rows || idx->tiled_full_implicit)
-            return err_set(e, ERR_UNSUPPORTED,
+            return err_set(e, ERR_INVALID,
                            "geometry is not a volume: a slide (TILED) SEG has no patient geometry; "
                            "use total.png / `segweb total` for its total pixel matrix");
         if (fr->position_kind != SEG_POS_PATIENT)
-            return err_set(e, ERR_UNSUPPORTED,
+            return err_set(e, ERR_INVALID,
                            "geometry is not a volume: frame %u has no Plane Position (Patient) (no "
                            "patient geometry)", f + 1);
     }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/threadpool.h"
+#include "decoder/frame.h"
 #include "volume/internal.h"
 
 struct volume_stream {
@@ -240,9 +241,72 @@ bool volume_write_file(const struct seg_index *idx, const struct volume_grid *g,
     return write_file(idx, g, w, path, NULL, overlap_voxels, e);
 }
 
+/* BINARY: per slice, the union of each segment's frames, then covered / overlap
+ * bit sets a 64-bit word at a time (a frame's pixel p is bit p in every frame). */
+static bool binary_overlap(const struct seg_index *idx, const struct volume_grid *g,
+                           uint64_t *overlap_voxels, struct err *e)
+{
+    size_t npix = (size_t)g->ni * g->nj, nw = (npix + 63) / 64;
+    uint64_t *cov = calloc(nw, 8), *seg = calloc(nw, 8), *over = calloc(nw, 8);
+    bool ok = cov && seg && over;
+    if (!ok)
+        err_set(e, ERR_NOMEM, "out of memory");
+    uint64_t total = 0;
+    for (uint32_t k = 0; ok && k < g->nk; k++) {
+        uint32_t a = g->slice_start[k], b = g->slice_start[k + 1];
+        if (b - a < 2)
+            continue;
+        memset(cov, 0, nw * 8);
+        memset(over, 0, nw * 8);
+        memset(seg, 0, nw * 8);
+        int32_t cur = INT32_MIN;
+        for (uint32_t i = a; ok && i <= b; i++) {
+            int32_t num = i < b ? idx->frames[g->slice_frames[i] - 1].segment_number : INT32_MAX;
+            if (i < b && !decoder_seg_segment(idx, num))
+                continue;
+            if (num != cur) { /* fold the previous segment's union in */
+                for (size_t w = 0; w < nw; w++) {
+                    over[w] |= cov[w] & seg[w];
+                    cov[w] |= seg[w];
+                }
+                memset(seg, 0, nw * 8);
+                cur = num;
+            }
+            if (i == b)
+                break;
+            struct seg_pixels px;
+            if (!decoder_frame_read(idx, g->slice_frames[i], &px, e)) {
+                err_prefix(e, "frame %u", g->slice_frames[i]);
+                ok = false;
+                break;
+            }
+            size_t nb = px.len < nw * 8 ? px.len : nw * 8;
+            for (size_t w = 0; w < nb / 8; w++) {
+                uint64_t x;
+                memcpy(&x, px.data + 8 * w, 8);
+                seg[w] |= x;
+            }
+            for (size_t j = nb / 8 * 8; j < nb; j++)
+                seg[j / 8] |= (uint64_t)px.data[j] << (8 * (j % 8));
+            decoder_pixels_free(&px);
+        }
+        if (npix % 64)
+            over[nw - 1] &= (1ull << (npix % 64)) - 1;
+        for (size_t w = 0; ok && w < nw; w++)
+            total += (uint64_t)__builtin_popcountll(over[w]);
+    }
+    free(cov);
+    free(seg);
+    free(over);
+    *overlap_voxels = total;
+    return ok;
+}
+
 bool volume_labelmap_overlap(const struct seg_index *idx, const struct volume_grid *g,
                              uint64_t *overlap_voxels, struct err *e)
 {
+    if (idx->type == SEG_TYPE_BINARY && idx->bits_allocated == 1)
+        return binary_overlap(idx, g, overlap_voxels, e);
     struct volume_what w = {.labelmap = true, .format = VOLUME_NII};
     struct slicer s;
     bool ok = slicer_init(&s, idx, g, &w, e);

@@ -13,7 +13,7 @@ bool volume_total_png(const struct seg_index *idx, int32_t segment, uint64_t max
                       struct buf *out, struct err *e)
 {
     if (!idx->total_matrix_rows || !idx->total_matrix_columns)
-        return err_set(e, ERR_UNSUPPORTED,
+        return err_set(e, ERR_INVALID,
                        "not a slide SEG: no Total Pixel Matrix Rows/Columns (use volume for patient "
                        "geometry)");
     const struct seg_segment *seg = decoder_seg_segment(idx, segment);

@@ -56,10 +56,10 @@ struct volume_limits {
  * ordered along the normal (row x column direction); the spacing is the distance
  * between adjacent distinct positions, and slices missing in between (a SEG that
  * leaves out empty frames) are zero. Fills g (free with volume_grid_free).
- * Errors, each naming the reason: ERR_UNSUPPORTED for a slide (TILED) SEG or one
- * without patient geometry, ERR_INVALID for several orientations, pixel spacings,
- * in-plane shifts or an irregular slice spacing (more than 1%), ERR_LIMIT past a
- * limit or a dimension NIfTI-1 cannot hold (32767). */
+ * Errors, each naming the reason ("geometry is not a volume: ..."): ERR_INVALID
+ * (HTTP 422) for a slide (TILED) SEG, one without patient geometry, several
+ * orientations or pixel spacings, in-plane shifts or an irregular slice spacing
+ * (more than 1%); ERR_LIMIT past a limit or a dimension NIfTI-1 cannot hold (32767). */
 bool volume_grid_from_seg(const struct seg_index *idx, const struct volume_limits *lim,
                           struct volume_grid *g, struct err *e);
 
@@ -157,7 +157,7 @@ struct volume_measure *volume_measure_segments(const struct seg_index *idx,
  * tiles from TILED_FULL implicit order or TILED_SPARSE positions, missing tiles
  * zero, all focal planes merged. BINARY: a 1-bit 0/1 PNG; FRACTIONAL: 8-bit
  * values; LABELMAP: 1-bit, 1 where the value is the segment's number.
- * ERR_UNSUPPORTED without a total pixel matrix, ERR_NOT_FOUND for an unknown
+ * ERR_INVALID without a total pixel matrix, ERR_NOT_FOUND for an unknown
  * segment, ERR_LIMIT past max_pixels (0: 100 million). */
 bool volume_total_png(const struct seg_index *idx, int32_t segment, uint64_t max_pixels,
                       struct buf *out, struct err *e);
