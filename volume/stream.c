@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/threadpool.h"
-#include "decoder/frame.h"
+#include "decoder/decoder.h"
 #include "volume/internal.h"
 
 struct volume_stream {
