@@ -13,7 +13,9 @@
 #include "api/negotiate.h"
 
 #define ETAG_VERSION "segweb-1"
-#define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
+/* Every R/... answer is validated with its ETag (304 costs no decoding). None
+ * is "immutable": no URL names its content (a hash), and a store URL changes
+ * bytes after DELETE + STOW or --overwrite under the same UIDs. */
 #define CACHE_VALIDATE "no-cache"
 
 /* ---- the index cache ---- */
@@ -50,7 +52,6 @@ struct resolved {
     char open_path[64]; /* path files: the descriptor's name, "" when there is none */
     int fd;             /* path files: the file checked by api_path_confine_open, or -1 */
     struct api_file_id id;
-    bool immutable;
 };
 
 static void resolved_close(struct resolved *rs)
@@ -72,14 +73,12 @@ static bool resolve(struct api_ctx *ctx, const struct api_request *req, struct r
             return false;
         if (!api_path_fd_path(out->fd, out->open_path, sizeof out->open_path))
             out->open_path[0] = 0;
-        out->immutable = false;
     } else {
         api_store_lookup_fn fn = ctx->store_lookup ? ctx->store_lookup : api_store_lookup_none;
         if (!fn(ctx->store_arg, &req->res, out->path, sizeof out->path, e))
             return false;
         if (stat(out->path, &st))
             return err_set(e, ERR_NOT_FOUND, "instance not in store: %s", req->res.sop);
-        out->immutable = true;
     }
     out->id.dev = (uint64_t)st.st_dev;
     out->id.ino = (uint64_t)st.st_ino;
@@ -164,7 +163,7 @@ void api_instance_serve(struct api_ctx *ctx, const struct api_request *req,
     char etag[40], etag_gz[48];
     make_etag(&rs, req, etag);
     snprintf(etag_gz, sizeof etag_gz, "%.*s-gz\"", (int)strlen(etag) - 1, etag);
-    const char *cache_control = rs.immutable ? CACHE_IMMUTABLE : CACHE_VALIDATE;
+    const char *cache_control = CACHE_VALIDATE;
     if (api_etag_matches(req->if_none_match, etag) || api_etag_matches(req->if_none_match, etag_gz)) {
         resolved_close(&rs);
         r->status = 304;

@@ -305,3 +305,30 @@ def test_study_retrieve_sends_the_files_it_announced():
             assert srv.stop() == 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_store_answers_are_validated_not_immutable():
+    """R/segments of a store instance was `immutable` for a year; after DELETE and a
+    STOW of other bytes under the same UIDs the same URL answers differently."""
+    tmp = tempfile.mkdtemp(prefix="segweb-cc-")
+    try:
+        a = copy_new_uids(SMALL, os.path.join(tmp, "a.dcm"))
+        copy_new_uids(corpus("dcmqi_38x24"), os.path.join(tmp, "b.dcm"), sop=a.SOPInstanceUID,
+                      study=a.StudyInstanceUID, series=a.SeriesInstanceUID)
+        srv = SegwebProcess(BIN, [])
+        try:
+            url = (f"/studies/{a.StudyInstanceUID}/series/{a.SeriesInstanceUID}/instances/"
+                   f"{a.SOPInstanceUID}/segments")
+            assert stow(srv.port, [os.path.join(tmp, "a.dcm")])[0] == 200
+            st, h1, b1 = get(srv.port, url)
+            assert st == 200
+            assert "immutable" not in h1["cache-control"] and "no-cache" in h1["cache-control"], h1
+            assert get(srv.port, url, {"If-None-Match": h1["etag"]})[0] == 304
+            assert get(srv.port, f"/studies/{a.StudyInstanceUID}", method="DELETE")[0] == 200
+            assert stow(srv.port, [os.path.join(tmp, "b.dcm")])[0] == 200
+            st, h2, b2 = get(srv.port, url, {"If-None-Match": h1["etag"]})
+            assert st == 200 and h2["etag"] != h1["etag"] and b2 != b1
+        finally:
+            assert srv.stop() == 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
