@@ -61,8 +61,10 @@ static void preflight(const struct api_ctx *ctx, const struct api_request *req,
     bool any;
     if (origin_allowed(ctx->cors_origins, req->origin, &any)) {
         api_response_header_set(r, "Access-Control-Allow-Methods", allow);
+        /* Authorization: a browser viewer on another origin sends the --auth-token
+         * bearer token (listed whether or not a token is configured: harmless). */
         api_response_header_set(r, "Access-Control-Allow-Headers",
-                                "Accept, Accept-Encoding, If-None-Match, Content-Type, X-Request-Id");
+                                "Accept, Accept-Encoding, Authorization, If-None-Match, Content-Type, X-Request-Id");
         api_response_header_set(r, "Access-Control-Max-Age", "600");
     }
 }
@@ -107,6 +109,7 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
         preflight(ctx, req, r);
     else
         dispatch(ctx, req, r, vary, sizeof vary);
+    api_response_json_newline(r);
     cors_headers(ctx, req, r, vary, sizeof vary);
     if (*vary)
         api_response_header_set(r, "Vary", vary);
