@@ -186,6 +186,8 @@ void api_instance_serve(struct api_ctx *ctx, const struct api_request *req,
         api_response_from_err(r, &e);
         return;
     }
+    if (media->json)
+        api_response_json_newline(r); /* inside the gzip stream */
     if (media->limited && !within_limit(ctx, r))
         return;
     gzip_ok = gzip_body(ctx, r, gzip_ok, &e);

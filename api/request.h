@@ -114,6 +114,9 @@ struct api_response {
 bool api_response_header_set(struct api_response *r, const char *name, const char *value);
 /* The value of a header set on r, or NULL. */
 const char *api_response_header_get(const struct api_response *r, const char *name);
+/* JSON answers end with a newline (for terminals): appends one to a JSON body
+ * (content type with "json", not yet Content-Encoded) that lacks it. */
+void api_response_json_newline(struct api_response *r);
 void api_response_free(struct api_response *r);
 
 /* Appends ", token" (or "token") to a Vary value being built in vary[0..sz). */

@@ -26,6 +26,15 @@ bool api_response_header_set(struct api_response *r, const char *name, const cha
     return true;
 }
 
+void api_response_json_newline(struct api_response *r)
+{
+    if (!r->body.len || r->body.data[r->body.len - 1] == '\n' || !strstr(r->content_type, "json") ||
+        api_response_header_get(r, "Content-Encoding"))
+        return;
+    struct err e = ERR_INIT;
+    buf_append(&r->body, "\n", 1, &e); /* a full heap keeps the body as it was */
+}
+
 const char *api_response_header_get(const struct api_response *r, const char *name)
 {
     for (size_t i = 0; i < r->n_headers; i++)

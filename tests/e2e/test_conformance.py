@@ -332,3 +332,68 @@ def test_store_answers_are_validated_not_immutable():
             assert srv.stop() == 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- HTTP ----
+
+def raw(port, data, timeout=10):
+    """Send raw bytes, return everything the server sends until it closes (or timeout)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        out = b""
+        t_end = time.time() + timeout
+        while time.time() < t_end:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+    finally:
+        s.close()
+
+
+def status_of(resp):
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", resp)
+    return int(m.group(1)) if m else None
+
+
+def in_flight(port):
+    _, _, body = get(port, "/metrics")
+    m = re.search(r"^segweb_requests_in_flight (\S+)$", body.decode(), re.M)
+    return float(m.group(1)) if m else None
+
+
+@pytest.fixture(scope="module")
+def srv():
+    tmp = tempfile.mkdtemp(prefix="segweb-conf-")
+    shutil.copy(SMALL, os.path.join(tmp, "small.dcm"))
+    extra = ["--request-timeout", "3"] if b"--request-timeout" in subprocess.run(
+        [BIN, "serve", "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout else []
+    p = SegwebProcess(BIN, ["--files-root", tmp, "--cors-origin", "*"] + extra)
+    p.files = tmp
+    yield p
+    assert p.stop() == 0
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_json_ends_with_newline(srv):
+    for target, hdrs in (("/healthz", {}), ("/files/small.dcm/segments", {}), ("/files/small.dcm/segments/1", {}),
+                         ("/files/missing.dcm/segments", {}), ("/studies", {}),
+                         ("/studies/1.2.3/metadata", {"Accept": "application/dicom+json"})):
+        st, _, body = get(srv.port, target, hdrs)
+        assert body.endswith(b"\n"), (target, st, body[-40:])
+    import gzip
+    st, h, body = get(srv.port, "/files/small.dcm/segments", {"Accept-Encoding": "gzip"})
+    assert h.get("content-encoding") == "gzip" and gzip.decompress(body).endswith(b"}\n")
+
+
+def test_preflight_allows_authorization(srv):
+    st, h, _ = get(srv.port, "/files/small.dcm/segments", method="OPTIONS",
+                   headers={"Origin": "http://viewer.example", "Access-Control-Request-Method": "GET",
+                            "Access-Control-Request-Headers": "authorization"})
+    assert st == 204
+    assert "authorization" in h["access-control-allow-headers"].lower()
