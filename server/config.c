@@ -53,6 +53,8 @@ static const struct option TABLE[] = {
      "concurrent connections"},
     {"connection-timeout", "SEGWEB_CONNECTION_TIMEOUT", U32(connection_timeout), "30", 1, 3600,
      "seconds an idle connection is kept"},
+    {"request-timeout", "SEGWEB_REQUEST_TIMEOUT", U32(request_timeout), "300", 1, 86400,
+     "seconds a request may take to arrive, headers and body, however the bytes trickle (408 / closed beyond)"},
     {"io-threads", "SEGWEB_IO_THREADS", U32(io_threads), "2", 1, 64,
      "HTTP I/O threads (they never decode)"},
     {"max-frame-pixels", "SEGWEB_MAX_FRAME_PIXELS", U32(max_frame_pixels), "67108864", 1, 4294967295u,

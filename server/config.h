@@ -25,6 +25,7 @@ struct config {
     uint32_t overwrite; /* 0/1: STOW may replace a stored instance with other bytes */
     uint32_t max_connections;
     uint32_t connection_timeout; /* seconds */
+    uint32_t request_timeout;    /* seconds from the request line to the whole request read */
     uint32_t io_threads;
     uint32_t max_frame_pixels; /* Rows x Columns per object (decoder seg_limits) */
     uint32_t max_frames;       /* frames per object */

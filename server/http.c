@@ -9,7 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +38,21 @@ struct http_server {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     long alive; /* exchanges not yet completed */
+    struct conn_state *conns; /* open connections (guarded by mu) */
+    pthread_t sweeper;        /* --request-timeout */
+    bool sweeper_started, sweeper_stop;
+};
+
+/* One open connection (MHD_OPTION_NOTIFY_CONNECTION): its socket, and the
+ * exchange of the request in progress. It lets the server (1) free an exchange
+ * libmicrohttpd gives up on before our handler ever runs (a request whose
+ * header records overflow its memory pool: no completion callback follows,
+ * and the exchange used to leak and count as in flight forever), and (2) cut a
+ * request that is past --request-timeout while it still trickles headers. */
+struct conn_state {
+    MHD_socket fd;
+    struct exchange *x; /* guarded by http_server.mu */
+    struct conn_state *prev, *next;
 };
 
 struct exchange {
@@ -45,6 +65,8 @@ struct exchange {
     uint64_t body_bytes;
     int status;
     size_t bytes;
+    bool timed_out; /* cut at --request-timeout */
+    struct conn_state *cs;
     struct api_request req;
     struct api_response resp;
 };
@@ -54,6 +76,31 @@ static double since(const struct timespec *t0)
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A target over API_TARGET_MAX: libmicrohttpd still splits its query into
+ * header records next, and with thousands of arguments its pool overflows; it
+ * then cannot even build its own 431 and the client waits for the connection
+ * timeout. So the JSON 414 is written here, straight to the socket (nothing
+ * else is being sent on it: the previous response on this connection is
+ * complete before a request line is read), and the socket is shut down;
+ * the exchange ends through the close notification. */
+static void answer_414_now(struct exchange *x)
+{
+    char body[160], head[256];
+    int bn = snprintf(body, sizeof body,
+                      "{\"error\":{\"status\":414,\"message\":\"request target longer than %d bytes\"}}\n",
+                      API_TARGET_MAX);
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 414 URI Too Long\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                      "X-Request-Id: %s\r\nConnection: close\r\n\r\n",
+                      bn, x->req.request_id);
+    struct iovec iov[2] = {{head, (size_t)hn}, {body, (size_t)bn}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t sent = sendmsg(x->cs->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    x->status = 414;
+    x->bytes = sent > 0 ? (size_t)sent : 0;
+    shutdown(x->cs->fd, SHUT_RDWR);
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -67,7 +114,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     clock_gettime(CLOCK_MONOTONIC, &x->t0);
     atomic_init(&x->state, X_NEW);
     size_t n = strlen(uri);
-    if (n > API_TARGET_MAX) {
+    bool too_long = n > API_TARGET_MAX;
+    if (too_long) {
         x->bad_status = 414;
         snprintf(x->bad_msg, sizeof x->bad_msg, "request target longer than %d bytes", API_TARGET_MAX);
         n = 64;
@@ -76,11 +124,82 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     x->req.target[n] = 0;
     unsigned long long id = atomic_fetch_add(&s->next_id, 1) + 1;
     snprintf(x->req.request_id, sizeof x->req.request_id, "%08x-%llu", s->id_prefix, id);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     pthread_mutex_lock(&s->mu);
     s->alive++;
+    x->cs = ci ? ci->socket_context : NULL;
+    if (x->cs)
+        x->cs->x = x;
     pthread_mutex_unlock(&s->mu);
     metrics_request_begin(s->metrics);
+    if (too_long && x->cs)
+        answer_414_now(x);
     return x;
+}
+
+/* The end of an exchange, whoever ends it: access line, metrics, free. */
+static void exchange_finish(struct http_server *s, struct exchange *x, bool completed)
+{
+    int status = x->status ? x->status : 499; /* 499: client went away before a reply */
+    if (x->timed_out && !x->status)
+        status = 408;
+    double secs = since(&x->t0);
+    log_access(x->req.request_id, x->req.method_name[0] ? x->req.method_name : "-", x->req.target,
+               status, completed ? x->bytes : 0, secs * 1000.0);
+    metrics_request_end(s->metrics, x->req.route, status, secs);
+    api_body_free(&x->req); /* STOW: removes parts not moved into the store */
+    api_response_free(&x->resp);
+    free(x);
+    pthread_mutex_lock(&s->mu);
+    s->alive--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_state *cs = calloc(1, sizeof *cs);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!cs || !ci) {
+            free(cs);
+            *socket_context = NULL;
+            return;
+        }
+        cs->fd = ci->connect_fd;
+        pthread_mutex_lock(&s->mu);
+        cs->next = s->conns;
+        if (s->conns)
+            s->conns->prev = cs;
+        s->conns = cs;
+        pthread_mutex_unlock(&s->mu);
+        *socket_context = cs;
+        return;
+    }
+    struct conn_state *cs = *socket_context;
+    if (!cs)
+        return;
+    *socket_context = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (cs->prev)
+        cs->prev->next = cs->next;
+    else
+        s->conns = cs->next;
+    if (cs->next)
+        cs->next->prev = cs->prev;
+    struct exchange *x = cs->x;
+    cs->x = NULL;
+    pthread_mutex_unlock(&s->mu);
+    free(cs);
+    if (x) {
+        /* libmicrohttpd answered and closed without our handler (its own 414/431
+         * when the request line's arguments or the headers overflow its pool). */
+        if (!x->status)
+            x->status = strlen(x->req.target) >= API_TARGET_MAX || x->bad_status == 414 ? 414 : 431;
+        exchange_finish(s, x, false);
+    }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -92,18 +211,41 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!x)
         return;
     *con_cls = NULL;
-    int status = x->status ? x->status : 499; /* 499: client went away before a reply */
-    double secs = since(&x->t0);
-    log_access(x->req.request_id, x->req.method_name[0] ? x->req.method_name : "-", x->req.target,
-               status, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? x->bytes : 0, secs * 1000.0);
-    metrics_request_end(s->metrics, x->req.route, status, secs);
-    api_body_free(&x->req); /* STOW: removes parts not moved into the store */
-    api_response_free(&x->resp);
-    free(x);
     pthread_mutex_lock(&s->mu);
-    s->alive--;
-    pthread_cond_broadcast(&s->cv);
+    if (x->cs && x->cs->x == x)
+        x->cs->x = NULL;
     pthread_mutex_unlock(&s->mu);
+    exchange_finish(s, x, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+}
+
+/* --request-timeout: once a second, cut connections whose request (from its
+ * request line) is not complete after the deadline: a client that trickles
+ * header or body bytes keeps resetting the idle timeout, not this one. The
+ * socket is shut down (libmicrohttpd then closes it and ends the exchange,
+ * logged 408); s->mu keeps the descriptor valid, as the close notification
+ * takes it first. */
+static void *sweeper_main(void *arg)
+{
+    struct http_server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->sweeper_stop) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += 1;
+        pthread_cond_timedwait(&s->cv, &s->mu, &t);
+        for (struct conn_state *cs = s->conns; cs; cs = cs->next) {
+            struct exchange *x = cs->x;
+            if (!x || x->timed_out)
+                continue;
+            int st = atomic_load(&x->state);
+            if ((st == X_NEW || st == X_HEADERS) && since(&x->t0) > (double)s->cfg->request_timeout) {
+                x->timed_out = true;
+                shutdown(cs->fd, SHUT_RDWR);
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
 }
 
 /* Copies a header value; false when it is longer than the field. */
@@ -132,6 +274,15 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 }
 
 static void stream_free(void *cls) { api_stream_free(cls); }
+
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)buf;
+    (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
 
 /* A body that cannot be taken: the rest of it (at most --max-body) is read and
  * dropped, and the error is the answer. Answering before the client has sent
@@ -167,6 +318,7 @@ static enum MHD_Result send_response(struct exchange *x)
     struct api_response *r = &x->resp;
     struct MHD_Response *mr;
     size_t len = 0;
+    api_response_json_newline(r); /* errors answered here skip api_handle() */
     if (r->stream && r->status != 304 && r->status != 204) {
         /* Streamed from files (WADO-RS retrieve); MHD owns the stream from here. */
         struct api_stream *st = r->stream;
@@ -176,7 +328,17 @@ static enum MHD_Result send_response(struct exchange *x)
                                                stream_free);
         if (!mr)
             api_stream_free(st);
-    } else if (r->status == 304 || r->status == 204 || !r->body.len) {
+    } else if (r->status == 304 || r->status == 204) {
+        /* No body, and no Content-Length: 0 either (on a 304 it would claim the
+         * representation is empty). libmicrohttpd 0.9.75 writes Content-Length for
+         * every response of known size, and frames one of unknown size as chunked
+         * unless told to be HTTP/1.0-compatible, which ends it by closing the
+         * connection: the price of a correct 304 with this library version. */
+        buf_free(&r->body);
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64, no_body, NULL, NULL);
+        if (mr)
+            MHD_set_response_options(mr, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END);
+    } else if (!r->body.len) {
         buf_free(&r->body);
         mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     } else {
@@ -216,6 +378,27 @@ static void job_run(void *arg)
     api_handle(s->ctx, &x->req, &x->resp);
     atomic_store(&x->state, X_DONE);
     MHD_resume_connection(x->conn);
+}
+
+struct framing {
+    char content_length[32];
+    bool conflict, transfer_encoding;
+};
+
+static enum MHD_Result framing_scan(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct framing *fr = cls;
+    (void)kind;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        fr->transfer_encoding = true;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        const char *v = value ? value : "";
+        if (!fr->content_length[0])
+            snprintf(fr->content_length, sizeof fr->content_length, "%s", *v ? v : "-");
+        else if (strcmp(fr->content_length, v))
+            fr->conflict = true;
+    }
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -262,6 +445,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             atomic_store(&x->state, X_DONE);
             return send_response(x);
         }
+        /* Framing: several Content-Length values, or one with Transfer-Encoding,
+         * would let the rest of the body pass for a second, pipelined request:
+         * 400 and close. Expect: only 100-continue exists (417 otherwise). */
+        struct framing fr = {0};
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_scan, &fr);
+        if (!x->bad_status && (fr.conflict || (fr.content_length[0] && fr.transfer_encoding))) {
+            api_response_error(&x->resp, 400,
+                               fr.conflict ? "conflicting Content-Length headers"
+                                           : "Content-Length together with Transfer-Encoding");
+            api_response_header_set(&x->resp, "Connection", "close");
+            atomic_store(&x->state, X_DONE);
+            return send_response(x);
+        }
+        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+        if (!x->bad_status && expect && strcasecmp(expect, "100-continue")) {
+            api_response_error(&x->resp, 417, "Expect: only 100-continue is supported");
+            api_response_header_set(&x->resp, "Connection", "close");
+            atomic_store(&x->state, X_DONE);
+            return send_response(x);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->cfg->max_body && !x->bad_status) {
             x->bad_status = 413;
@@ -284,6 +487,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t n = *upload_data_size;
         x->body_bytes += n;
         *upload_data_size = 0;
+        if (!x->bad_status && since(&x->t0) > (double)s->cfg->request_timeout) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "request not complete within --request-timeout %u s", s->cfg->request_timeout);
+            api_body_free(&x->req);
+            api_response_error(&x->resp, 408, msg);
+            api_response_header_set(&x->resp, "Connection", "close");
+            x->bad_status = 408;
+            atomic_store(&x->state, X_DONE);
+            return send_response(x);
+        }
         if (x->body_bytes > s->cfg->max_body && !x->bad_status) {
             x->bad_status = 413;
             snprintf(x->bad_msg, sizeof x->bad_msg, "request body larger than --max-body %u bytes", s->cfg->max_body);
@@ -364,17 +577,49 @@ static bool parse_listen(const char *listen, struct sockaddr_storage *ss, sockle
     return true;
 }
 
-struct http_server *http_server_start(const struct config *cfg, struct api_ctx *ctx,
-                                      struct threadpool *tp, struct metrics *m,
-                                      unsigned test_delay_ms, struct err *e)
+int http_listen(const char *listen_addr, struct err *e)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
     bool v6 = false;
-    if (!parse_listen(cfg->listen, &ss, &sslen, &v6, e))
+    if (!parse_listen(listen_addr, &ss, &sslen, &v6, e))
+        return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        err_set(e, ERR_IO, "cannot listen on %s: %s", listen_addr, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, sslen) || listen(fd, 512)) {
+        int saved = errno;
+        close(fd);
+        err_set(e, ERR_IO, "cannot listen on %s: %s%s", listen_addr, strerror(saved),
+                saved == EADDRINUSE ? " (another process has this port)"
+                : saved == EACCES  ? " (ports below 1024 need privileges)"
+                : saved == EADDRNOTAVAIL ? " (no such address on this host)"
+                                         : "");
+        return -1;
+    }
+    return fd;
+}
+
+/* Room in libmicrohttpd's per-connection pool for a request target of
+ * API_TARGET_MAX bytes however many query arguments it holds (each costs a
+ * header record: ~2,000 "a&" arguments fit in 4 KiB), plus the headers. The
+ * default 32 KiB overflowed at ~500 arguments. Pages are touched only as
+ * used, so idle connections cost little. */
+#define CONNECTION_POOL_BYTES (256 * 1024)
+
+struct http_server *http_server_start(const struct config *cfg, struct api_ctx *ctx,
+                                      struct threadpool *tp, struct metrics *m,
+                                      unsigned test_delay_ms, int listen_fd, struct err *e)
+{
+    if (listen_fd < 0 && (listen_fd = http_listen(cfg->listen, e)) < 0)
         return NULL;
     struct http_server *s = calloc(1, sizeof *s);
     if (!s) {
+        close(listen_fd);
         err_set(e, ERR_NOMEM, "out of memory");
         return NULL;
     }
@@ -389,29 +634,35 @@ struct http_server *http_server_start(const struct config *cfg, struct api_ctx *
     s->quiesced = MHD_INVALID_SOCKET;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(listen_fd, (struct sockaddr *)&bound, &blen) == 0)
+        s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                    : ((struct sockaddr_in *)&bound)->sin_port);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
     struct MHD_OptionItem opts[] = {
-        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_POOL_BYTES, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->max_connections, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->connection_timeout, NULL},
         {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)(cfg->io_threads > 1 ? cfg->io_threads : 0), NULL},
-        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 512, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
                             MHD_OPTION_END);
     if (!s->d) {
-        err_set(e, ERR_IO, "cannot listen on %s (address in use or not permitted?)", cfg->listen);
+        err_set(e, ERR_IO, "cannot start the HTTP server on %s", cfg->listen);
+        close(listen_fd);
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cv);
         free(s);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : 0;
+    s->sweeper_started = pthread_create(&s->sweeper, NULL, sweeper_main, s) == 0;
     return s;
 }
 
@@ -442,6 +693,13 @@ void http_server_stop(struct http_server *s)
 {
     if (!s)
         return;
+    if (s->sweeper_started) {
+        pthread_mutex_lock(&s->mu);
+        s->sweeper_stop = true;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->sweeper, NULL);
+    }
     MHD_stop_daemon(s->d);
     if (s->quiesced != MHD_INVALID_SOCKET)
         close(s->quiesced);

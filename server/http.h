@@ -23,11 +23,18 @@
 
 struct http_server;
 
-/* Starts listening. ctx, tp and m are borrowed and must outlive the server.
- * test_delay_ms: test hook (env SEGWEB_TEST_DELAY_MS), each worker job sleeps first. */
+/* Binds and listens on "host:port" (--listen): the descriptor, or -1 with e
+ * naming the real cause ("Address already in use"). serve calls it first, so
+ * a taken port fails before the store is opened or rebuilt. */
+int http_listen(const char *listen_addr, struct err *e);
+
+/* Starts serving on listen_fd (from http_listen; it is owned from here on, also
+ * on failure), or on cfg->listen when listen_fd is -1. ctx, tp and m are
+ * borrowed and must outlive the server. test_delay_ms: test hook (env
+ * SEGWEB_TEST_DELAY_MS), each worker job sleeps first. */
 struct http_server *http_server_start(const struct config *cfg, struct api_ctx *ctx,
                                       struct threadpool *tp, struct metrics *m,
-                                      unsigned test_delay_ms, struct err *e);
+                                      unsigned test_delay_ms, int listen_fd, struct err *e);
 
 /* The bound port (useful with --listen host:0). */
 uint16_t http_server_port(struct http_server *s);

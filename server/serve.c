@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "common/log.h"
@@ -35,6 +36,7 @@ int serve_main(int argc, char **argv)
     struct metrics *m = NULL;
     struct http_server *srv = NULL;
     struct store *store = NULL;
+    int listen_fd = -1;
 
     if (!config_load(&cfg, argc, argv, &help, &e)) {
         fprintf(stderr, "segweb serve: %s\n", e.msg);
@@ -61,6 +63,7 @@ int serve_main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP); /* logged and ignored below (docs/HTTP.md) */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -71,6 +74,11 @@ int serve_main(int argc, char **argv)
         }
         ctx.files_root = files_root;
     }
+    /* The address first: a taken port fails here, once, before the store is
+     * opened (and maybe rebuilt). */
+    listen_fd = http_listen(cfg.listen, &e);
+    if (listen_fd < 0)
+        goto out;
     /* The instance store: a missing, corrupt or stale index is rebuilt from the files. */
     bool rebuilt = false;
     store = store_open(cfg.store, cfg.overwrite != 0, api_store_attrs_file, NULL, &rebuilt, &e);
@@ -116,7 +124,8 @@ int serve_main(int argc, char **argv)
     ctx.metrics_arg = m;
 
     config_print(&cfg, stderr);
-    srv = http_server_start(&cfg, &ctx, tp, m, delay, &e);
+    srv = http_server_start(&cfg, &ctx, tp, m, delay, listen_fd, &e);
+    listen_fd = -1; /* the server's now, also on failure */
     if (!srv)
         goto out;
     log_msg(LOG_INFO, "listening on %s (port %u)%s", cfg.listen, http_server_port(srv),
@@ -124,8 +133,15 @@ int serve_main(int argc, char **argv)
     atomic_store(&ctx.ready, true);
 
     int sig = 0;
-    while (sigwait(&sigs, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        /* No configuration file to reload and logs go to stderr (nothing to
+         * reopen): SIGHUP, e.g. from a closing terminal, must not stop the service. */
+        log_msg(LOG_INFO, "SIGHUP: ignored (segweb has no configuration to reload; logs go to stderr)");
+    }
     log_msg(LOG_INFO, "signal %d: draining (stop accepting, finish requests in flight)", sig);
     atomic_store(&ctx.ready, false);
     http_server_drain(srv, DRAIN_TIMEOUT_S);
@@ -134,6 +150,8 @@ int serve_main(int argc, char **argv)
 out:
     if (e.code != ERR_OK)
         log_msg(LOG_ERROR, "%s", e.msg);
+    if (listen_fd >= 0)
+        close(listen_fd);
     http_server_stop(srv);
     threadpool_free(tp);
     metrics_free(m);
