@@ -22,6 +22,7 @@
 #include "api/path_confine.h"
 #include "api/png_cache.h"
 #include "api/render.h"
+#include "api/rendered.h" /* segweb render */
 #include "api/request.h"
 #include "api/route.h"
 #include "api/store_glue.h"

@@ -74,7 +74,7 @@ PNG_ENCODE_TUNING struct tuning tuning = {
 /* Row buffers up to this size live on the stack (covers RGBA rows of 2048). */
 #define STACK_ROW 9216
 
-enum mode { GRAY1, GRAY8, GRAY16, RGBA1, RGBA8, RGBA16 };
+enum mode { GRAY1, GRAY8, GRAY16, RGB8, RGBA1, RGBA8, RGBA16 };
 
 struct sink {
     struct buf *out;
@@ -245,6 +245,8 @@ static const uint8_t *make_row(struct job *j, uint32_t r)
     }
     case GRAY8:
         return px->data + (size_t)r * cols;
+    case RGB8:
+        return px->data + (size_t)r * cols * 3;
     case GRAY16: {
         const uint8_t *s = px->data + (size_t)r * cols * 2;
         if (host_big_endian())
@@ -307,7 +309,8 @@ static bool encode(struct job *j, struct buf *out, struct err *e)
     size_t start = out->len;
     bool rgba = j->mode >= RGBA1;
 
-    size_t row_len = rgba ? cols * 4 : j->mode == GRAY16 ? cols * 2 : (cols + 7) / 8;
+    bool rgb = j->mode == RGB8;
+    size_t row_len = rgba ? cols * 4 : rgb ? cols * 3 : j->mode == GRAY16 ? cols * 2 : (cols + 7) / 8;
     size_t need = row_len + (j->mode == RGBA1 ? (cols + 7) / 8 : 0);
     uint8_t stack[STACK_ROW];
     uint8_t *heap = NULL;
@@ -334,8 +337,8 @@ static bool encode(struct job *j, struct buf *out, struct err *e)
     }
 
     png_set_write_fn(png, &sink, write_cb, flush_cb);
-    int depth = rgba ? 8 : px->bits;
-    int color = rgba ? PNG_COLOR_TYPE_RGBA : PNG_COLOR_TYPE_GRAY;
+    int depth = rgba || rgb ? 8 : px->bits;
+    int color = rgba ? PNG_COLOR_TYPE_RGBA : rgb ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY;
     png_set_IHDR(png, info, px->columns, px->rows, depth, color, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_compression_level(png, tuning.level);
@@ -378,5 +381,19 @@ bool decoder_png_rgba(const struct seg_pixels *px, const uint8_t (*lut)[4], size
         if (n)
             memcpy(j.tab, lut, n * 4);
     }
+    return encode(&j, out, e);
+}
+
+bool decoder_png_rgb(const uint8_t *rgb, uint32_t rows, uint32_t columns, struct buf *out,
+                     struct err *e)
+{
+    /* check() with an 8-bit frame three times as wide: same byte count, same bounds */
+    struct seg_pixels px = {.rows = rows, .columns = columns, .bits = 8, .data = (uint8_t *)rgb,
+                            .len = (size_t)rows * columns * 3};
+    if (columns > PNG_USER_WIDTH_MAX / 3)
+        return err_set(e, ERR_LIMIT, "png: frame of %ux%u is too large", rows, columns);
+    if (!check(&px, e))
+        return false;
+    struct job j = {.px = &px, .mode = RGB8};
     return encode(&j, out, e);
 }

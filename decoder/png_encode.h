@@ -18,4 +18,9 @@ bool decoder_png_gray(const struct seg_pixels *px, struct buf *out, struct err *
 bool decoder_png_rgba(const struct seg_pixels *px, const uint8_t (*lut)[4], size_t lut_len,
                       struct buf *out, struct err *e);
 
+/* RGB, 8 bits per sample: rows*columns*3 bytes, row-major, R G B interleaved
+ * (render/'s burned-in source images). Appends the PNG to out. */
+bool decoder_png_rgb(const uint8_t *rgb, uint32_t rows, uint32_t columns, struct buf *out,
+                     struct err *e);
+
 #endif

@@ -10,5 +10,6 @@ int cli_create(int argc, char **argv);
 /* server/cli_volume.c: segweb volume / total (volume/). */
 int cli_volume(int argc, char **argv);
 int cli_total(int argc, char **argv);
+int cli_render(int argc, char **argv); /* server/cli_render.c */
 
 #endif
