@@ -21,6 +21,7 @@
 #include "api/index_json.h"
 #include "api/path_confine.h"
 #include "api/png_cache.h"
+#include "api/lint.h"     /* segweb lint */
 #include "api/render.h"
 #include "api/rendered.h" /* segweb render */
 #include "api/request.h"

@@ -22,6 +22,7 @@
 #include "decoder/image.h"
 #include "decoder/png_encode.h"
 #include "decoder/seg.h"
+#include "decoder/seg_lint.h" /* the SEG doctor's checks */
 
 /* The dataset of the Part 10 file at path as DICOM JSON (PS3.18 Annex F), compact,
  * appended to out as one object (not wrapped in an array). Pixel Data becomes

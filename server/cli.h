@@ -11,5 +11,6 @@ int cli_create(int argc, char **argv);
 int cli_volume(int argc, char **argv);
 int cli_total(int argc, char **argv);
 int cli_render(int argc, char **argv); /* server/cli_render.c */
+int cli_lint(int argc, char **argv);   /* server/cli_lint.c */
 
 #endif

@@ -26,6 +26,7 @@ static const struct command {
     {"create", cli_create, "--source DIR --labels L --meta M --out OUT", "write a SEG from label volumes (create --help)"},
     {"volume", cli_volume, "FILE ...", "segments / labelmap as NIfTI or NRRD (segweb volume --help)"},
     {"total", cli_total, "FILE --segment N --out OUT.png", "a slide segment's whole total pixel matrix"},
+    {"lint", cli_lint, "FILE [--sources DIR]", "the SEG doctor: what makes viewers and archives fail on it, as JSON"},
     {"render", cli_render, "FILE [--frame N] [--window C,W[,FN]] [--seg SEG ...]", "a source image frame as PNG/JPEG, masks burned in"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
