@@ -141,7 +141,8 @@ async function mask(f, n) {
 }
 
 function layersOf(slice) {
-  // [{n, f, x, y}] in drawing order: ascending segment number, then frame.
+  // [{n, f, x, y}] in drawing order: ascending segment number, then frame;
+  // x, y: a slide tile's top-left pixel in the total pixel matrix.
   const kind = state.idx.segmentation_kind;
   const out = [];
   for (const n of segmentNumbers()) {
@@ -172,10 +173,10 @@ async function paint(t0 = performance.now()) {
   for (const n of new Set(layers.map((l) => l.n))) {
     const mine = layers.map((l, k) => [l, masks[k]]).filter(([l]) => l.n === n);
     ctx2d.globalAlpha = state.opacity;
-    for (const [l, m] of mine) ctx2d.drawImage(m.fill, l.x * state.sl.columns, l.y * state.sl.rows);
+    for (const [l, m] of mine) ctx2d.drawImage(m.fill, l.x, l.y);
     if (state.outline) {
       ctx2d.globalAlpha = 1;
-      for (const [l, m] of mine) ctx2d.drawImage(m.edge, l.x * state.sl.columns, l.y * state.sl.rows);
+      for (const [l, m] of mine) ctx2d.drawImage(m.edge, l.x, l.y);
     }
     i++;
   }

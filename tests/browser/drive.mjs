@@ -78,6 +78,10 @@ try {
       }
       r.steps.push(Object.keys(st)[0]);
     }
+    if (!sc.expectError && !r.timeout) {
+      await page.waitForFunction(() => { const f = document.getElementById('findings'); return f && f.textContent !== '…'; },
+        null, { timeout: 10000 }).catch(() => {});
+    }
     r.changes = await page.evaluate(() => window.segwebPerf ? window.segwebPerf.changes : []);
     r.texts.message = await page.evaluate(() => { const e = document.getElementById('message'); return e ? e.textContent : null; });
     r.texts.sliceinfo = await page.evaluate(() => { const e = document.getElementById('sliceinfo'); return e ? e.textContent : null; });
