@@ -11,7 +11,14 @@ export function url(path) {
 
 // A token prompt in a <dialog> (labelled, keyboard-usable); resolves with the
 // token or null when cancelled. The token lives in sessionStorage only.
+// Requests refused at the same time share one prompt.
+let asking = null;
 function askToken(reason) {
+  if (!asking) asking = promptToken(reason).finally(() => { asking = null; });
+  return asking;
+}
+
+function promptToken(reason) {
   return new Promise((resolve) => {
     let dlg = document.getElementById('token-dialog');
     if (!dlg) {
@@ -45,6 +52,8 @@ export async function get(path, opts = {}) {
       throw new Error('segweb is not reachable (' + e.message + ')');
     }
     if (res.status === 401 && attempt === 0) {
+      const now = sessionStorage.getItem(TOKEN_KEY);
+      if (now && now !== token) continue; // another request got a token meanwhile
       const t = await askToken(token ? 'That token was refused. Enter another one.' :
         'This segweb needs an access token.');
       if (!t) throw new Error('An access token is needed to see this page.');

@@ -11,6 +11,8 @@
 // Steps: {"shot": name} | {"key": "ArrowUp", "slice": 2} | {"click": "#seg-1"}
 //        | {"repeat": n, "keys": ["ArrowUp", "ArrowDown"]}   (slice-change timing)
 //        | {"text": "#message"}  (record an element's text)
+// A scenario may name its own "base" (another server) and a "token" to type into
+// the page's --auth-token prompt.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,7 +36,12 @@ try {
     page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') r.console.push(`${m.type()}: ${m.text()}`); });
     page.on('pageerror', (e) => r.exceptions.push(String(e && e.stack || e)));
     const t0 = Date.now();
-    await page.goto(new URL(sc.path, plan.base).href, { waitUntil: 'load' });
+    await page.goto(new URL(sc.path, sc.base || plan.base).href, { waitUntil: 'load' });
+    if (sc.token) { // --auth-token: the page asks once, keeps it in sessionStorage
+      await page.waitForSelector('#token-input', { state: 'visible', timeout: 15000 });
+      await page.fill('#token-input', sc.token);
+      await page.click('#token-dialog button[value="ok"]');
+    }
     try {
       await page.waitForSelector(sc.expectError ? '#message.error' : 'body[data-ready="1"]', { timeout: 15000 });
     } catch (e) {
@@ -86,6 +93,7 @@ try {
     r.texts.message = await page.evaluate(() => { const e = document.getElementById('message'); return e ? e.textContent : null; });
     r.texts.sliceinfo = await page.evaluate(() => { const e = document.getElementById('sliceinfo'); return e ? e.textContent : null; });
     r.texts.findings = await page.evaluate(() => { const e = document.getElementById('findings'); return e ? e.textContent : null; });
+    r.texts.storedToken = await page.evaluate(() => sessionStorage.getItem('segweb-token'));
     r.texts.bodyLength = await page.evaluate(() => document.body.innerText.length);
     results.push(r);
     await context.close();

@@ -33,6 +33,7 @@ DATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(HERE, "../../../shared/tes
 OUT = os.path.join(HERE, "out")
 CHROMIUM = os.environ.get("SEGWEB_CHROMIUM", "/usr/bin/chromium")
 OPACITY = 0.5
+TOKEN = "browser-test-token-4f1c"
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("node") and os.path.exists(CHROMIUM) and
@@ -168,7 +169,10 @@ def site():
     assert r.status == 200, r.status
     store_r = "studies/%s/series/%s/instances/%s" % (liver.StudyInstanceUID, liver.SeriesInstanceUID,
                                                      liver.SOPInstanceUID)
-    yield {"proc": proc, "files": files, "store_r": store_r, "tmp": tmp}
+    # the same files behind --auth-token
+    locked = SegwebProcess(BIN, ["--files-root", files, "--auth-token", TOKEN], prefix="segweb-browser-auth-")
+    yield {"proc": proc, "locked": locked, "files": files, "store_r": store_r, "tmp": tmp}
+    locked.stop()
     proc.stop()
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -197,6 +201,7 @@ SCENARIOS = [
      "steps": [{"shot": "s1"}, {"click": "#seg-1"}, {"shot": "no1"}]},
     {"name": "slide", "path": "view/files/seg/hd_sm_control_tiled_sparse.dcm", "steps": [{"shot": "total"}]},
     {"name": "missing", "path": "view/files/bad/missing_sources.dcm#slice=2", "steps": [{"shot": "s2"}]},
+    {"name": "auth", "path": "view/files/seg/dcmqi_liver.dcm#slice=2", "token": TOKEN, "steps": [{"shot": "s2"}]},
     {"name": "unknown_segment", "path": "view/files/seg/dcmqi_liver.dcm#segments=1,9", "steps": []},
     {"name": "not_seg", "path": "view/files/source/dcmqi_ct3slice/01.dcm", "expectError": True, "steps": []},
     {"name": "no_file", "path": "view/files/seg/nope.dcm", "expectError": True, "steps": []},
@@ -208,6 +213,7 @@ def run(site):
     os.makedirs(OUT, exist_ok=True)
     scenarios = json.loads(json.dumps(SCENARIOS))
     scenarios[1]["path"] = "view/" + site["store_r"]
+    next(s for s in scenarios if s["name"] == "auth")["base"] = "http://127.0.0.1:%d/" % site["locked"].port
     warm(site["proc"].port, [s["path"].split("#")[0].replace("view/", "", 1) + "/slices"
                              for s in scenarios if not s.get("expectError")] + ["view/"])
     plan = {"base": "http://127.0.0.1:%d/" % site["proc"].port, "out": OUT, "chromium": CHROMIUM,
@@ -230,7 +236,7 @@ def run(site):
     return res
 
 
-GOOD = ["liver", "liver_store", "overlaps", "odd", "fractional", "labelmap", "slide", "missing", "unknown_segment"]
+GOOD = ["liver", "liver_store", "auth", "overlaps", "odd", "fractional", "labelmap", "slide", "missing", "unknown_segment"]
 
 
 @pytest.mark.parametrize("name", GOOD)
@@ -238,7 +244,10 @@ def test_page_loads_clean(run, name):
     r = run[name]
     assert not r.get("timeout"), r
     assert r["exceptions"] == [], r["exceptions"]
-    assert r["console"] == [], r["console"]
+    console = r["console"]
+    if name == "auth":  # the one refused request before the prompt
+        console = [m for m in console if "status of 401" not in m]
+    assert console == [], console
 
 
 @pytest.mark.parametrize("name", ["not_seg", "no_file"])
@@ -410,3 +419,10 @@ def test_findings_shown(run):
     assert "No findings" in run["liver"]["texts"]["findings"]
     assert "SOURCE_NOT_FOUND" in run["missing"]["texts"]["findings"]
     assert "BITS_NOT_BYTE_ALIGNED" in run["odd"]["texts"]["findings"]
+
+
+def test_auth_token_prompt(run):
+    r = run["auth"]
+    assert r["texts"]["storedToken"] == TOKEN
+    grey, layers = liver_layers("dcmqi_ct3slice/02.dcm")
+    check(r["shots"]["s2"], grey, layers)
