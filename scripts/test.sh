@@ -39,6 +39,13 @@ if command -v node >/dev/null && [[ ! -d tests/dicomweb/node_modules/dicomweb-cl
   (cd tests/dicomweb && npm ci --no-audit --no-fund)
 fi
 
+# tests/browser: playwright-core from npm (pinned by package-lock.json) drives Debian's
+# chromium; no browser download (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD).
+if command -v node >/dev/null && command -v npm >/dev/null &&
+   [[ ! -d tests/browser/node_modules/playwright-core ]]; then
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" "$@"
