@@ -43,7 +43,7 @@ try {
       await page.click('#token-dialog button[value="ok"]');
     }
     try {
-      await page.waitForSelector(sc.expectError ? '#message.error' : 'body[data-ready="1"]', { timeout: 15000 });
+      await page.waitForSelector(sc.waitFor || (sc.expectError ? '#message.error' : 'body[data-ready="1"]'), { timeout: 15000 });
     } catch (e) {
       r.timeout = true;
     }
@@ -85,7 +85,7 @@ try {
       }
       r.steps.push(Object.keys(st)[0]);
     }
-    if (!sc.expectError && !r.timeout) {
+    if (!sc.expectError && !sc.waitFor && !r.timeout) {
       await page.waitForFunction(() => { const f = document.getElementById('findings'); return f && f.textContent !== '…'; },
         null, { timeout: 10000 }).catch(() => {});
     }
@@ -93,6 +93,7 @@ try {
     r.texts.message = await page.evaluate(() => { const e = document.getElementById('message'); return e ? e.textContent : null; });
     r.texts.sliceinfo = await page.evaluate(() => { const e = document.getElementById('sliceinfo'); return e ? e.textContent : null; });
     r.texts.findings = await page.evaluate(() => { const e = document.getElementById('findings'); return e ? e.textContent : null; });
+    r.links = await page.evaluate(() => [...document.querySelectorAll('main a')].map((a) => [a.textContent, a.getAttribute('href')]));
     r.texts.storedToken = await page.evaluate(() => sessionStorage.getItem('segweb-token'));
     r.texts.bodyLength = await page.evaluate(() => document.body.innerText.length);
     results.push(r);

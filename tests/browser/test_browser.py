@@ -202,6 +202,7 @@ SCENARIOS = [
     {"name": "slide", "path": "view/files/seg/hd_sm_control_tiled_sparse.dcm", "steps": [{"shot": "total"}]},
     {"name": "missing", "path": "view/files/bad/missing_sources.dcm#slice=2", "steps": [{"shot": "s2"}]},
     {"name": "auth", "path": "view/files/seg/dcmqi_liver.dcm#slice=2", "token": TOKEN, "steps": [{"shot": "s2"}]},
+    {"name": "index", "path": "view/", "waitFor": "#series tbody a", "steps": []},
     {"name": "unknown_segment", "path": "view/files/seg/dcmqi_liver.dcm#segments=1,9", "steps": []},
     {"name": "not_seg", "path": "view/files/source/dcmqi_ct3slice/01.dcm", "expectError": True, "steps": []},
     {"name": "no_file", "path": "view/files/seg/nope.dcm", "expectError": True, "steps": []},
@@ -236,7 +237,7 @@ def run(site):
     return res
 
 
-GOOD = ["liver", "liver_store", "auth", "overlaps", "odd", "fractional", "labelmap", "slide", "missing", "unknown_segment"]
+GOOD = ["index", "liver", "liver_store", "auth", "overlaps", "odd", "fractional", "labelmap", "slide", "missing", "unknown_segment"]
 
 
 @pytest.mark.parametrize("name", GOOD)
@@ -426,3 +427,9 @@ def test_auth_token_prompt(run):
     assert r["texts"]["storedToken"] == TOKEN
     grey, layers = liver_layers("dcmqi_ct3slice/02.dcm")
     check(r["shots"]["s2"], grey, layers)
+
+
+def test_index_lists_stored_seg_series(run, site):
+    r = run["index"]
+    hrefs = [h for _, h in r["links"]]
+    assert any(h and h.endswith(site["store_r"]) for h in hrefs), r["links"]
