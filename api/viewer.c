@@ -1,0 +1,111 @@
+/* The viewer's route handlers (api/viewer.h). */
+#include "api/viewer.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/cache.h"
+#include "api/handle.h"
+#include "api/http_error.h"
+#include "api/lint.h"
+#include "api/negotiate.h"
+#include "api/path_confine.h"
+#include "api/rendered.h"
+#include "api/slices.h"
+#include "api/view.h"
+
+bool api_viewer_resolve(struct api_ctx *ctx, const struct api_request *req, char *path,
+                        size_t pathsz, bool *immutable, struct err *e)
+{
+    struct stat st;
+    if (req->res.kind == API_RES_FILE) {
+        if (!ctx->files_root)
+            return err_set(e, ERR_NOT_FOUND, "path requests are off: start segweb with --files-root DIR");
+        *immutable = false;
+        return api_path_confine(ctx->files_root, req->res.file, path, pathsz, &st, e);
+    }
+    if (!ctx->store_lookup || !ctx->store_lookup(ctx->store_arg, &req->res, path, pathsz, e))
+        return e->code != ERR_OK ? false : err_set(e, ERR_NOT_FOUND, "instance not in store: %s", req->res.sop);
+    if (stat(path, &st))
+        return err_set(e, ERR_NOT_FOUND, "instance not in store: %s", req->res.sop);
+    *immutable = true;
+    return true;
+}
+
+static struct api_cache_entry *open_index(struct api_ctx *ctx, const char *path, struct err *e)
+{
+    struct stat st;
+    if (stat(path, &st))
+        return err_set(e, ERR_NOT_FOUND, "file gone"), NULL;
+    struct api_file_id id = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+                             (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
+    return api_cache_get(ctx->cache, path, &id, e);
+}
+
+typedef bool (*index_json_fn)(struct api_ctx *ctx, const struct seg_index *idx, struct api_response *r,
+                              struct err *e);
+
+static void on_index(struct api_ctx *ctx, const struct api_request *req, struct api_response *r,
+                     index_json_fn fn)
+{
+    static __thread char path[PATH_MAX];
+    struct err e = ERR_INIT;
+    bool immutable;
+    struct api_cache_entry *en = NULL;
+    if (!api_viewer_resolve(ctx, req, path, sizeof path, &immutable, &e) || !(en = open_index(ctx, path, &e))) {
+        err_prefix(&e, "%s", req->res.kind == API_RES_FILE ? req->res.file : req->res.sop);
+        api_response_from_err(r, &e);
+        return;
+    }
+    bool ok = fn(ctx, api_cache_value(en), r, &e);
+    api_cache_release(ctx->cache, en);
+    if (!ok) {
+        api_response_from_err(r, &e);
+        return;
+    }
+    /* what the answer says about other objects (sources found or not) may change */
+    api_response_header_set(r, "Cache-Control", "no-cache");
+}
+
+void api_viewer_slices_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    on_index(ctx, req, r, api_slices_get);
+}
+
+void api_viewer_lint_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    on_index(ctx, req, r, api_lint_get);
+}
+
+void api_viewer_page_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    (void)ctx;
+    api_view_get(req->target, r);
+}
+
+void api_viewer_rendered_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    static __thread char path[PATH_MAX];
+    struct err e = ERR_INIT;
+    bool immutable;
+    struct api_rendered_params p;
+    const char *q = strchr(req->target, '?');
+    if (!api_rendered_params_parse(q ? q + 1 : NULL, &p, &e) ||
+        !api_viewer_resolve(ctx, req, path, sizeof path, &immutable, &e)) {
+        api_response_from_err(r, &e);
+        return;
+    }
+    p.jpeg = p.jpeg || api_rendered_wants_jpeg(req->accept);
+    if (!p.jpeg && !api_accepts_png(req->accept)) {
+        api_response_error(r, 406, "rendered images are image/png or image/jpeg; the Accept header allows neither");
+        return;
+    }
+    uint32_t frame = req->frame ? req->frame : 1;
+    if (!api_source_rendered_get(ctx, path, frame, &p, r, &e)) {
+        api_response_from_err(r, &e);
+        return;
+    }
+    api_response_header_set(r, "Cache-Control", immutable && !p.segmentation[0] ? "public, max-age=31536000, immutable" : "no-cache");
+    api_response_header_set(r, "Vary", "Accept");
+}
