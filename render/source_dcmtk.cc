@@ -14,11 +14,15 @@
  * longer than kMaxReadLength stay on disk until then. */
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
 
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dccodec.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmimage/diregist.h>
@@ -27,6 +31,7 @@
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include "render/j2k.h"
 #include "render/render.h"
 
 namespace {
@@ -167,6 +172,79 @@ bool is_seg_class(const char *uid)
     return !strcmp(uid, "1.2.840.10008.5.1.4.1.1.66.4") || !strcmp(uid, "1.2.840.10008.5.1.4.1.1.66.7");
 }
 
+bool is_j2k(E_TransferSyntax x)
+{
+    return x == EXS_JPEG2000LosslessOnly || x == EXS_JPEG2000 ||
+           x == EXS_JPEG2000MulticomponentLosslessOnly || x == EXS_JPEG2000Multicomponent;
+}
+
+/* JPEG 2000 (no DCMTK codec): frame `frame` decoded with OpenJPEG into a new
+ * single-frame native dataset holding every other attribute of ds. */
+DcmDataset *j2k_frame(DcmDataset *ds, E_TransferSyntax xfer, uint32_t frame, uint32_t frames,
+                      uint64_t max_pixels, struct err *e)
+{
+    DcmElement *el = NULL;
+    DcmPixelSequence *seq = NULL;
+    if (ds->findAndGetElement(DCM_PixelData, el).bad() || !el ||
+        static_cast<DcmPixelData *>(el)->getEncapsulatedRepresentation(xfer, NULL, seq).bad() || !seq) {
+        err_set(e, ERR_INVALID, "JPEG 2000: no encapsulated Pixel Data");
+        return NULL;
+    }
+    Uint32 first = 0, next = 0;
+    if (DcmCodec::determineStartFragment(frame - 1, (Sint32)frames, seq, first).bad()) {
+        err_set(e, ERR_INVALID, "JPEG 2000: cannot find the fragments of frame %u", frame);
+        return NULL;
+    }
+    if (frame >= frames || DcmCodec::determineStartFragment(frame, (Sint32)frames, seq, next).bad())
+        next = (Uint32)seq->card();
+    std::string bytes;
+    for (Uint32 k = first; k < next && k < seq->card(); k++) {
+        DcmPixelItem *item = NULL;
+        Uint8 *p = NULL;
+        if (seq->getItem(item, k).bad() || !item || item->getUint8Array(p).bad()) {
+            err_set(e, ERR_INVALID, "JPEG 2000: unreadable fragment %u", (unsigned)k);
+            return NULL;
+        }
+        if (p)
+            bytes.append(reinterpret_cast<const char *>(p), item->getLength());
+    }
+    struct render_j2k img;
+    if (!render_j2k_decode(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(), max_pixels, &img, e))
+        return NULL;
+    DcmDataset *out = new DcmDataset;
+    for (unsigned long i = 0; i < ds->card(); i++) {
+        DcmElement *x = ds->getElement(i);
+        if (x && x->getTag() != DCM_PixelData)
+            out->insert(static_cast<DcmElement *>(x->clone()), true);
+    }
+    out->putAndInsertString(DCM_NumberOfFrames, "1");
+    out->putAndInsertUint16(DCM_Rows, (Uint16)img.height);
+    out->putAndInsertUint16(DCM_Columns, (Uint16)img.width);
+    out->putAndInsertUint16(DCM_SamplesPerPixel, (Uint16)img.comps);
+    out->putAndInsertUint16(DCM_BitsAllocated, (Uint16)(img.bytes * 8));
+    Uint16 stored = 0;
+    if (out->findAndGetUint16(DCM_BitsStored, stored).bad() || stored > img.bytes * 8) {
+        out->putAndInsertUint16(DCM_BitsStored, (Uint16)(img.bytes * 8));
+        out->putAndInsertUint16(DCM_HighBit, (Uint16)(img.bytes * 8 - 1));
+    }
+    if (img.comps == 3) { /* OpenJPEG undoes the RCT/ICT */
+        out->putAndInsertString(DCM_PhotometricInterpretation, "RGB");
+        out->putAndInsertUint16(DCM_PlanarConfiguration, 0);
+    }
+    OFCondition c = img.bytes == 2
+        ? out->putAndInsertUint16Array(DCM_PixelData, static_cast<const Uint16 *>(img.data),
+                                       (unsigned long)(img.len / 2))
+        : out->putAndInsertUint8Array(DCM_PixelData, static_cast<const Uint8 *>(img.data),
+                                      (unsigned long)img.len);
+    free(img.data);
+    if (c.bad()) {
+        delete out;
+        cond_err(e, ERR_NOMEM, "JPEG 2000: cannot hold the decoded frame", c);
+        return NULL;
+    }
+    return out;
+}
+
 bool frame_impl(const char *path, uint32_t frame, const struct render_window *win,
                 const struct render_limits *limits, struct render_image *out, struct err *e)
 {
@@ -191,7 +269,15 @@ bool frame_impl(const char *path, uint32_t frame, const struct render_window *wi
                        info.columns, (unsigned long long)max_pixels);
 
     E_TransferSyntax xfer = ds->getOriginalXfer();
-    DicomImage img(&ff, xfer, CIF_UsePartialAccessToPixelData, frame - 1, 1);
+    std::unique_ptr<DcmDataset> decoded;
+    if (is_j2k(xfer)) {
+        decoded.reset(j2k_frame(ds, xfer, frame, info.frames, max_pixels, e));
+        if (!decoded)
+            return false;
+    }
+    DicomImage img(decoded ? static_cast<DcmObject *>(decoded.get()) : &ff,
+                   decoded ? EXS_LittleEndianExplicit : xfer, CIF_UsePartialAccessToPixelData,
+                   decoded ? 0 : frame - 1, 1);
     if (img.getStatus() != EIS_Normal) {
         DcmXfer x(xfer);
         return err_set(e, img.getStatus() == EIS_NotSupportedValue ? ERR_UNSUPPORTED : ERR_INVALID,

@@ -254,3 +254,34 @@ def test_bad_input():
     small = os.path.join(DATA, "source/dcmqi_24x38x3/IMG0001.dcm")
     p = render(small, "--seg", LIVER, expect_ok=False)
     assert p.returncode == 1 and b"grid" in p.stderr
+
+
+def test_jpeg2000_source(tmp):
+    """JPEG 2000 Lossless (PIL/OpenJPEG encodes, pydicom encapsulates) renders like the original."""
+    import pydicom.encaps
+    for src, name in ((CT, "j2k_ct.dcm"), (CT_SMALL, "j2k_small.dcm")):
+        ds = pydicom.dcmread(src)
+        arr = ds.pixel_array.astype(np.int32)
+        if arr.min() < 0:  # PIL's I;16 is unsigned: shift, and move the shift into the intercept
+            lo = int(arr.min())
+            arr = arr - lo
+            ds.RescaleIntercept = float(getattr(ds, "RescaleIntercept", 0)) + lo * float(getattr(ds, "RescaleSlope", 1))
+            ds.PixelRepresentation = 0
+        arr = arr.astype(np.uint16)
+        ds.PixelData = arr.tobytes()
+        plain = os.path.join(tmp, "plain_" + name)
+        ds.save_as(plain)
+        buf = io.BytesIO()
+        Image.fromarray(arr.astype(np.uint16), mode="I;16").save(buf, format="JPEG2000", irreversible=False,
+                                                               no_jp2=True)
+        ds.PixelData = pydicom.encaps.encapsulate([buf.getvalue()])
+        ds["PixelData"].is_undefined_length = True
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.90"
+        ds.is_implicit_VR, ds.is_little_endian = False, True
+        path = os.path.join(tmp, name)
+        ds.save_as(path, write_like_original=False)
+        assert np.array_equal(pydicom.dcmread(path).pixel_array, arr)  # the oracle reads it back (Pillow)
+        assert np.array_equal(png_array(render(path)[0]), png_array(render(plain)[0]))
+        close(png_array(render(path)[0]), window(modality(pydicom.dcmread(plain)), first(ds.WindowCenter),
+                                                 first(ds.WindowWidth)))
