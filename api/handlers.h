@@ -42,6 +42,14 @@ bool api_frames_multipart_get(const struct seg_index *idx, const struct api_requ
 bool api_mask_pixels(const struct seg_index *idx, uint32_t number, const char *source_uid,
                      uint32_t source_frame, struct seg_pixels *out, struct err *e);
 
+/* ---- the viewer (api/viewer.c, api/thumbnail.c; docs/VIEWER.md) ---- */
+void api_viewer_frame_rendered_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_viewer_rendered_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_viewer_slices_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_viewer_lint_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_viewer_page_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_thumbnail_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+
 /* ---- DICOMweb on the store (api/dicomweb.c, api/stow.c) ---- */
 void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 extern const struct api_body_sink api_stow_sink; /* the body of POST /studies[/{study}] */

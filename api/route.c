@@ -265,8 +265,12 @@ static bool shape(const struct pattern *pat, const struct segs *sg, size_t *from
     size_t k = pat->n;
     if (!pat->has_r) {
         *from = 0;
-        if (sg->n != k)
+        /* a last pattern segment "*" takes the rest of the path, zero or more segments */
+        bool rest = k && pat->len[k - 1] == 1 && pat->seg[k - 1][0] == '*';
+        if (rest ? sg->n < k - 1 : sg->n != k)
             return false;
+        if (rest)
+            k--;
     } else if (sg->n >= 2 + k && !strcmp(sg->s[0], "files")) {
         *from = sg->n - k;
     } else if (sg->n == 6 + k && !strcmp(sg->s[0], "studies") && !strcmp(sg->s[2], "series") &&

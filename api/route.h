@@ -13,6 +13,8 @@
  *   {frames}       a frame list "1,3,5" into req->frame_list
  *   {n}.png        a parameter followed by a literal suffix in the same segment
  *   ...?source     (at the end) a query parameter the route requires
+ *   *              (last, without R) the rest of the path, zero or more segments,
+ *                  left to the handler (the page: "/view" then "*")
  *
  * Matching rules (strict on purpose):
  *   - the path is split on '/' before percent-decoding, so %2f never makes a separator;

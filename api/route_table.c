@@ -50,8 +50,18 @@ const struct api_route api_routes[] = {
     /* One SEG: R is files/<path> (--files-root) or studies/{s}/series/{se}/instances/{i}. */
     {"R/segments",                            "segments",       API_GET,    W, INDEX(api_segments_get, API_MEDIA_JSON)},
     {"R/segments/{n}",                        "segment",        API_GET,    W, INDEX(api_segment_get, API_MEDIA_JSON)},
-    {"R/frames/{f}/rendered",                 "frame_rendered", API_GET,    W, INDEX(api_frame_rendered_get, API_MEDIA_PNG)},
+    /* a SEG's own frame (api_frame_rendered_get), or a source image rendered (api/viewer.c) */
+    {"R/frames/{f}/rendered",                 "frame_rendered", API_GET,    W,     RUN(api_viewer_frame_rendered_get)},
     {"R/segments/{n}/mask?source",            "segment_mask",   API_GET,    W, INDEX(api_segment_mask_get, API_MEDIA_PNG)},
+
+    /* The viewer (issue 14, api/viewer.c, docs/VIEWER.md): rendered source images with
+       segments burned in, the page's data, the SEG doctor, the page, series thumbnails. */
+    {"R/rendered",                            "rendered",       API_GET,    W|Q,   RUN(api_viewer_rendered_get)},
+    {"R/slices",                              "slices",         API_GET,    W,     RUN(api_viewer_slices_get)},
+    {"R/lint",                                "lint",           API_GET,    W,     RUN(api_viewer_lint_get)},
+    {"/view",                                 "view",           API_GET,    0,     RUN(api_viewer_page_get)},
+    {"/view/*",                               "view",           API_GET,    0,     RUN(api_viewer_page_get)},
+    {"/studies/{study}/series/{series}/thumbnail", "thumbnail", API_GET,    W|S,   RUN(api_thumbnail_get)},
 
     /* DICOMweb on the store (PS3.18): STOW-RS, WADO-RS, QIDO-RS, and DELETE. */
     {"/studies",                              "stow",           API_POST,   W|S,   RUN(api_stow_store), .body = &api_stow_sink},

@@ -6,11 +6,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "api/handle.h"
+#include "api/cache.h"
+#include "api/ctx.h"
 #include "api/http_error.h"
 #include "api/rendered.h"
 #include "api/slices.h"
-#include "decoder/frame.h"
+#include "decoder/decoder.h"
 #include "store/store.h"
 
 /* Masks of one SEG frame as layers: BINARY / FRACTIONAL one layer in its

@@ -6,7 +6,7 @@
 #define SEGWEB_API_THUMBNAIL_H
 
 #include "api/request.h"
-#include "decoder/seg.h"
+#include "decoder/decoder.h"
 #include "render/render.h"
 
 struct api_ctx;

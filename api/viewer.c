@@ -6,8 +6,10 @@
 #include <sys/stat.h>
 
 #include "api/cache.h"
-#include "api/handle.h"
+#include "api/ctx.h"
+#include "api/handlers.h"
 #include "api/http_error.h"
+#include "api/instance.h"
 #include "api/lint.h"
 #include "api/negotiate.h"
 #include "api/path_confine.h"
@@ -108,4 +110,37 @@ void api_viewer_rendered_get(struct api_ctx *ctx, const struct api_request *req,
     }
     api_response_header_set(r, "Cache-Control", immutable && !p.segmentation[0] ? "public, max-age=31536000, immutable" : "no-cache");
     api_response_header_set(r, "Vary", "Accept");
+}
+
+/* R/frames/{f}/rendered: a SEG answers through the index path exactly as before
+ * (api_frame_rendered_get: ETag, PNG cache, ?style=color); any other image with
+ * pixels is a source image (api_source_rendered_get). The cache is asked first,
+ * so a SEG frame costs one extra stat and cache look-up, not a header parse. */
+void api_viewer_frame_rendered_get(struct api_ctx *ctx, const struct api_request *req,
+                                   struct api_response *r)
+{
+    static const struct api_route seg_frame = {"R/frames/{f}/rendered", "frame_rendered", API_GET,
+                                               API_WORKER, .on_index = api_frame_rendered_get,
+                                               .media = &API_MEDIA_PNG};
+    static __thread char path[PATH_MAX];
+    static __thread struct api_request copy;
+    struct err e = ERR_INIT;
+    bool immutable;
+    if (!api_viewer_resolve(ctx, req, path, sizeof path, &immutable, &e)) {
+        api_response_from_err(r, &e);
+        return;
+    }
+    struct api_cache_entry *en = open_index(ctx, path, &e);
+    if (en || e.code != ERR_UNSUPPORTED || api_is_segmentation(path)) {
+        if (en)
+            api_cache_release(ctx->cache, en);
+        copy = *req;
+        copy.route = &seg_frame;
+        char vary[128] = "";
+        api_instance_serve(ctx, &copy, r, vary, sizeof vary);
+        if (*vary)
+            api_response_header_set(r, "Vary", vary);
+        return;
+    }
+    api_viewer_rendered_get(ctx, req, r);
 }

@@ -4,7 +4,7 @@
  * or serve objects that are not SEGs (source images).
  *
  *   R/rendered, R/frames/{f}/rendered   api/rendered.h (a SEG's own frames keep
- *                                       their meaning: api_viewer_seg_frame)
+ *                                       their meaning: api_frame_rendered_get)
  *   R/slices                            api/slices.h
  *   R/lint                              api/lint.h
  *   /view, /view/...                    api/view.h
@@ -23,13 +23,6 @@ struct api_ctx;
 bool api_viewer_resolve(struct api_ctx *ctx, const struct api_request *req, char *path,
                         size_t pathsz, bool *immutable, struct err *e);
 
-void api_viewer_rendered_get(struct api_ctx *ctx, const struct api_request *req,
-                             struct api_response *r);
-void api_viewer_slices_get(struct api_ctx *ctx, const struct api_request *req,
-                           struct api_response *r);
-void api_viewer_lint_get(struct api_ctx *ctx, const struct api_request *req,
-                         struct api_response *r);
-void api_viewer_page_get(struct api_ctx *ctx, const struct api_request *req,
-                         struct api_response *r);
+/* The handlers themselves are declared in api/handlers.h (the route table's list). */
 
 #endif

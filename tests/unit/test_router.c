@@ -43,6 +43,21 @@ static const struct rcase CASES[] = {
     {"/files/%252e%252e/segments", "segments", ERR_OK, "%2e%2e", 0, 0}, /* literal name */
     {"/files/segments", NULL, ERR_NOT_FOUND, NULL, 0, 0},
     {"/files/a.dcm", NULL, ERR_NOT_FOUND, NULL, 0, 0},
+    /* the viewer (api/viewer.c) */
+    {"/files/ct/01.dcm/rendered?window=40,400&segmentation=1.2.3&segments=1,3", "rendered", ERR_OK, "ct/01.dcm", 0, 0},
+    {"/files/ct/01.dcm/rendered?anything=goes", "rendered", ERR_OK, "ct/01.dcm", 0, 0},
+    {"/studies/1.2/series/1.3/instances/1.4/rendered", "rendered", ERR_OK, NULL, 0, 0},
+    {"/files/a.dcm/slices", "slices", ERR_OK, "a.dcm", 0, 0},
+    {"/files/a.dcm/lint", "lint", ERR_OK, "a.dcm", 0, 0},
+    {"/studies/1.2/series/1.3/instances/1.4/lint", "lint", ERR_OK, NULL, 0, 0},
+    {"/studies/1.2/series/1.3/thumbnail", "thumbnail", ERR_OK, NULL, 0, 0},
+    {"/studies/1.2/series/x/thumbnail", NULL, ERR_PARSE, NULL, 0, 0},
+    {"/view", "view", ERR_OK, NULL, 0, 0},
+    {"/view/", "view", ERR_OK, NULL, 0, 0},
+    {"/view/_/view.js", "view", ERR_OK, NULL, 0, 0},
+    {"/view/files/seg/a.dcm", "view", ERR_OK, NULL, 0, 0},
+    {"/view/studies/1.2/series/1.3/instances/1.4", "view", ERR_OK, NULL, 0, 0},
+    {"/viewer", NULL, ERR_NOT_FOUND, NULL, 0, 0},
     /* numbers */
     {"/files/a.dcm/frames/0/rendered", NULL, ERR_PARSE, NULL, 0, 0},
     {"/files/a.dcm/segments/0", "segment", ERR_OK, "a.dcm", 0, 0},
