@@ -60,7 +60,7 @@ store      -                   decoder common
 upstream   -                   decoder common
 volume     volume/volume.h     decoder common
 writer     -                   decoder common
-render     -                   decoder common
+render     render/render.h     decoder common
 api        api/api.h           upstream store writer volume render decoder common
 server     -                   api upstream store writer volume render decoder common
 '
