@@ -47,6 +47,7 @@ void api_viewer_frame_rendered_get(struct api_ctx *ctx, const struct api_request
 void api_viewer_rendered_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_viewer_slices_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_viewer_lint_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+void api_viewer_volumes_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_viewer_page_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_thumbnail_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 

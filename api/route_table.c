@@ -59,6 +59,7 @@ const struct api_route api_routes[] = {
     {"R/rendered",                            "rendered",       API_GET,    W|Q,   RUN(api_viewer_rendered_get)},
     {"R/slices",                              "slices",         API_GET,    W,     RUN(api_viewer_slices_get)},
     {"R/lint",                                "lint",           API_GET,    W,     RUN(api_viewer_lint_get)},
+    {"R/volumes",                             "volumes",        API_GET,    W,     RUN(api_viewer_volumes_get)},
     {"/view",                                 "view",           API_GET,    0,     RUN(api_viewer_page_get)},
     {"/view/*",                               "view",           API_GET,    0,     RUN(api_viewer_page_get)},
     {"/studies/{study}/series/{series}/thumbnail", "thumbnail", API_GET,    W|S,   RUN(api_thumbnail_get)},

@@ -1,7 +1,9 @@
 /* The viewer's route handlers (api/viewer.h). */
 #include "api/viewer.h"
 
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -16,6 +18,7 @@
 #include "api/rendered.h"
 #include "api/slices.h"
 #include "api/view.h"
+#include "volume/volume.h"
 
 bool api_viewer_resolve(struct api_ctx *ctx, const struct api_request *req, char *path,
                         size_t pathsz, bool *immutable, struct err *e)
@@ -68,6 +71,49 @@ static void on_index(struct api_ctx *ctx, const struct api_request *req, struct 
     }
     /* what the answer says about other objects (sources found or not) may change */
     api_response_header_set(r, "Cache-Control", "no-cache");
+}
+
+/* {"volumes_ml": {"1": 1234.5, ...}, "message": "..."}: per-segment volumes from
+ * volume/ (FRACTIONAL: sum of values / maximum). A SEG that is not a volume (slide,
+ * no patient geometry, irregular) answers 200 with no volumes and the reason, so the
+ * page's table can say why instead of failing a request. */
+static bool volumes_json(struct api_ctx *ctx, const struct seg_index *idx, struct api_response *r,
+                         struct err *e)
+{
+    (void)ctx;
+    json_t *doc = json_object(), *vols = json_object();
+    struct volume_grid g;
+    struct err ve = ERR_INIT;
+    memset(&g, 0, sizeof g);
+    if (volume_grid_from_seg(idx, NULL, &g, &ve)) {
+        struct volume_measure *m = volume_measure_segments(idx, &g, &ve);
+        for (size_t k = 0; m && k < idx->n_segments; k++) {
+            char key[16];
+            snprintf(key, sizeof key, "%d", m[k].number);
+            json_object_set_new(vols, key, json_real(m[k].volume_ml));
+        }
+        free(m);
+        volume_grid_free(&g);
+    }
+    json_object_set_new(doc, "volumes_ml", vols);
+    if (ve.code != ERR_OK)
+        json_object_set_new(doc, "message", json_string(ve.msg));
+    char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(doc);
+    if (!s)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    bool ok = buf_append(&r->body, s, strlen(s), e);
+    free(s);
+    if (ok) {
+        r->status = 200;
+        snprintf(r->content_type, sizeof r->content_type, "application/json");
+    }
+    return ok;
+}
+
+void api_viewer_volumes_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    on_index(ctx, req, r, volumes_json);
 }
 
 void api_viewer_slices_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)

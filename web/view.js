@@ -288,6 +288,22 @@ function buildWindows() {
   sel.disabled = !state.sl.sources.found;
 }
 
+// Volumes (mL) come after the first paint: they need every frame read.
+async function loadVolumes() {
+  let doc;
+  try {
+    doc = await getJSON(state.R + '/volumes');
+  } catch (e) {
+    doc = { volumes_ml: {}, message: e.message };
+  }
+  for (const row of document.querySelectorAll('#segments tbody tr')) {
+    const v = doc.volumes_ml[row.dataset.segment];
+    const cell = row.querySelector('td.vol');
+    if (typeof v === 'number') cell.textContent = v.toFixed(2);
+    else if (doc.message) cell.title = doc.message;
+  }
+}
+
 async function loadFindings() {
   const ul = $('findings');
   try {
@@ -418,6 +434,7 @@ async function main() {
   await paint(0);
   prefetch();
   loadFindings();
+  loadVolumes();
 }
 
 main().catch(fail);

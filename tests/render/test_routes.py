@@ -149,3 +149,18 @@ def test_page_files(srv):
     assert st == 404
     st, h, _ = get(srv, "/view")
     assert st == 308 and h["location"] == "view/"
+
+
+def test_volumes(srv):
+    """Per-segment volume (mL) from volume/, against voxels x spacing from pydicom."""
+    ds = pydicom.dcmread(os.path.join(DATA, "seg/dcmqi_liver.dcm"))
+    pm = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    voxel_mm3 = float(pm.PixelSpacing[0]) * float(pm.PixelSpacing[1]) * float(pm.SpacingBetweenSlices)
+    want = (ds.pixel_array > 0).sum() * voxel_mm3 / 1000
+    st, _, body = get(srv, "/files/seg/dcmqi_liver.dcm/volumes")
+    assert st == 200
+    got = json.loads(body)["volumes_ml"]["1"]
+    assert abs(got - want) < 1e-6 * want, (got, want)
+    # not a volume: 200, no volumes, the reason
+    st, _, body = get(srv, "/files/source/dcmqi_ct3slice/01.dcm/volumes")
+    assert st in (415, 422)

@@ -49,6 +49,7 @@ static const struct rcase CASES[] = {
     {"/studies/1.2/series/1.3/instances/1.4/rendered", "rendered", ERR_OK, NULL, 0, 0},
     {"/files/a.dcm/slices", "slices", ERR_OK, "a.dcm", 0, 0},
     {"/files/a.dcm/lint", "lint", ERR_OK, "a.dcm", 0, 0},
+    {"/files/a.dcm/volumes", "volumes", ERR_OK, "a.dcm", 0, 0},
     {"/studies/1.2/series/1.3/instances/1.4/lint", "lint", ERR_OK, NULL, 0, 0},
     {"/studies/1.2/series/1.3/thumbnail", "thumbnail", ERR_OK, NULL, 0, 0},
     {"/studies/1.2/series/x/thumbnail", NULL, ERR_PARSE, NULL, 0, 0},
