@@ -89,6 +89,11 @@ try {
       await page.waitForFunction(() => { const f = document.getElementById('findings'); return f && f.textContent !== '…'; },
         null, { timeout: 10000 }).catch(() => {});
     }
+    if (sc.volumes) {
+      await page.waitForFunction(() => [...document.querySelectorAll('#segments td.vol')].some((c) => c.textContent !== '—'),
+        null, { timeout: 10000 }).catch(() => {});
+      r.volumes = await page.evaluate(() => [...document.querySelectorAll('#segments td.vol')].map((c) => c.textContent));
+    }
     r.changes = await page.evaluate(() => window.segwebPerf ? window.segwebPerf.changes : []);
     r.texts.message = await page.evaluate(() => { const e = document.getElementById('message'); return e ? e.textContent : null; });
     r.texts.sliceinfo = await page.evaluate(() => { const e = document.getElementById('sliceinfo'); return e ? e.textContent : null; });

@@ -192,7 +192,7 @@ SCENARIOS = [
                {"shot": "hidden"}, {"click": "#seg-1"}, {"key": "End", "slice": 3}, {"key": "Home", "slice": 1},
                {"repeat": 6, "keys": ["ArrowUp", "ArrowUp", "ArrowDown", "ArrowDown"]}]},
     {"name": "liver_store", "path": None, "steps": [{"shot": "mid"}]},
-    {"name": "overlaps", "path": "view/files/seg/dcmqi_partial_overlaps.dcm#slice=2",
+    {"name": "overlaps", "path": "view/files/seg/dcmqi_partial_overlaps.dcm#slice=2", "volumes": True,
      "steps": [{"shot": "all"}, {"click": "#seg-1"}, {"shot": "no1"}]},
     {"name": "odd", "path": "view/files/seg/dcmqi_38x23_odd.dcm#slice=1",
      "steps": [{"shot": "s1"}, {"key": "ArrowRight", "slice": 2}, {"shot": "s2"}]},
@@ -433,3 +433,8 @@ def test_index_lists_stored_seg_series(run, site):
     r = run["index"]
     hrefs = [h for _, h in r["links"]]
     assert any(h and h.endswith(site["store_r"]) for h in hrefs), r["links"]
+
+
+def test_volume_column(run):
+    vols = run["overlaps"].get("volumes")
+    assert vols and len(vols) == 5 and all(float(v) > 0 for v in vols), vols
