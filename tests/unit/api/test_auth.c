@@ -3,19 +3,7 @@
 #include <string.h>
 
 #include "api/auth.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            passed++;                                                                         \
-        } else {                                                                              \
-            failed++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
+#include "tests/unit/check.h"
 
 int main(void)
 {
@@ -74,6 +62,5 @@ int main(void)
     CHECK(www && strstr(www, "invalid_token"), "invalid_token: %s", www ? www : "(none)");
     api_response_free(&r);
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_done();
 }

@@ -7,19 +7,7 @@
 #include <string.h>
 
 #include "api/png_cache.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            passed++;                                                                         \
-        } else {                                                                              \
-            failed++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
+#include "tests/unit/check.h"
 
 static int a, b; /* two fake index addresses */
 
@@ -122,6 +110,5 @@ int main(void)
     api_png_cache_configure(0);
     CHECK(!get(&a, 5, false, &first, &len), "off empties");
 
-    printf("test_png_cache: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_done();
 }

@@ -4,19 +4,7 @@
 
 #include "api/http_error.h"
 #include "api/negotiate.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            passed++;                                                                         \
-        } else {                                                                              \
-            failed++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
+#include "tests/unit/check.h"
 
 int main(void)
 {
@@ -78,6 +66,5 @@ int main(void)
               !strcmp(r.content_type, "application/json"),
           "error body %.*s", (int)r.body.len, r.body.data);
     api_response_free(&r);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_done();
 }

@@ -6,19 +6,7 @@
 #include <string.h>
 
 #include "api/multipart.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            passed++;                                                                         \
-        } else {                                                                              \
-            failed++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
+#include "tests/unit/check.h"
 
 struct sink {
     char types[8][64];
@@ -159,6 +147,5 @@ int main(void)
     CHECK(!api_content_type_parse("multipart/related; boundary=\"open", media, sizeof media, type,
                                   sizeof type, bnd, sizeof bnd, &e),
           "unterminated quote");
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_done();
 }

@@ -3,19 +3,7 @@
 #include <string.h>
 
 #include "api/route.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            passed++;                                                                         \
-        } else {                                                                              \
-            failed++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
+#include "tests/unit/check.h"
 
 struct rcase {
     const char *target;
@@ -140,6 +128,5 @@ int main(void)
     CHECK(api_number_parse("123456789", &v) && v == 123456789, "9 digits");
     CHECK(!api_number_parse("", &v) && !api_number_parse("1234567890", &v), "bounds");
     CHECK(api_uid_valid("1.2.3") && !api_uid_valid("1.2.a") && !api_uid_valid(""), "uids");
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_done();
 }

@@ -8,19 +8,7 @@
 #include <time.h>
 
 #include "api/cache.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            passed++;                                                                         \
-        } else {                                                                              \
-            failed++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
+#include "tests/unit/check.h"
 
 static atomic_int loads, frees;
 static int load_delay_ms;
@@ -170,6 +158,5 @@ int main(void)
     api_cache_stats_get(c, &st);
     CHECK(st.coalesced >= 1, "coalesced counted (%llu)", (unsigned long long)st.coalesced);
     api_cache_free(c);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_done();
 }

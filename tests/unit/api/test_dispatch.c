@@ -1,4 +1,4 @@
-/* api_handle() end to end without a socket, on corpus files (SEGWEB_TESTDATA):
+/* api/dispatch.c: api_handle() end to end without a socket, on corpus files (SEGWEB_TESTDATA):
  * status codes, ETag/304, 406, gzip, CORS, errors as JSON, mask route. */
 #include <limits.h>
 #include <stdio.h>
@@ -7,19 +7,7 @@
 #include <zlib.h>
 
 #include "api/api.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            passed++;                                                                         \
-        } else {                                                                              \
-            failed++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
+#include "tests/unit/check.h"
 
 static struct api_ctx ctx;
 static struct api_request req;
@@ -48,14 +36,15 @@ static bool body_has(const struct api_response *r, const char *s)
 
 int main(void)
 {
-    const char *td = getenv("SEGWEB_TESTDATA");
+    const char *td = check_testdata();
+    if (!td)
+        return check_skip("the shared corpus (SEGWEB_TESTDATA, ../shared/testdata) is missing");
     static char root[PATH_MAX], seg_dir[PATH_MAX];
-    snprintf(seg_dir, sizeof seg_dir, "%s/seg", td && *td ? td : "../shared/testdata");
+    snprintf(seg_dir, sizeof seg_dir, "%s/seg", td);
     struct err e = ERR_INIT;
-    if (!api_path_root_resolve(seg_dir, root, sizeof root, &e)) {
-        printf("SKIP: corpus not found (%s)\n0 passed, 0 failed\n", e.msg);
-        return 0;
-    }
+    CHECK(api_path_root_resolve(seg_dir, root, sizeof root, &e), "corpus directory %s: %s", seg_dir, e.msg);
+    if (e.code != ERR_OK)
+        return check_done();
     ctx.files_root = root;
     ctx.cache = api_index_cache_new(64 << 20, &e);
     ctx.cors_origins = "http://viewer.example, https://other.example";
@@ -168,6 +157,5 @@ int main(void)
     CHECK(st.misses == 2 && st.hits >= 8, "one index build per file (misses %llu hits %llu)",
           (unsigned long long)st.misses, (unsigned long long)st.hits);
     api_cache_free(ctx.cache);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_done();
 }
