@@ -3,7 +3,8 @@
  * check_done(), which prints the tally. check_testdata() is the shared corpus
  * (SEGWEB_TESTDATA, set by tests/CMakeLists.txt) or NULL when it is missing;
  * a test that needs it then returns check_skip(reason), which ctest reports
- * as skipped (SKIP_RETURN_CODE 77). Each test binary is one .c file. */
+ * as skipped (SKIP_RETURN_CODE 77). check_tmpdir() / check_rmtree() make and
+ * remove a scratch directory. Each test binary is one .c file. */
 #ifndef SEGWEB_TESTS_UNIT_CHECK_H
 #define SEGWEB_TESTS_UNIT_CHECK_H
 
@@ -37,6 +38,26 @@ static inline const char *check_testdata(void)
     if (dir && *dir && access(dir, R_OK) == 0)
         return dir;
     return NULL;
+}
+
+/* A new directory /tmp/segweb-test-<name>-XXXXXX in dir; exits (status 1) when it
+ * cannot be made. */
+static inline void check_tmpdir(const char *name, char *dir, size_t dirsz)
+{
+    snprintf(dir, dirsz, "/tmp/segweb-test-%s-XXXXXX", name);
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+/* Removes dir and everything below it. */
+static inline void check_rmtree(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        printf("could not remove %s\n", dir);
 }
 
 static inline int check_skip(const char *reason)

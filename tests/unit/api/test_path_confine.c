@@ -1,5 +1,6 @@
 /* api/path_confine.c against a real temporary tree with symlinks in and out. */
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,56 +11,65 @@
 #include "api/path_confine.h"
 #include "tests/unit/check.h"
 
-static void touch(const char *p, const char *text)
+static bool touch(const char *p, const char *text)
 {
     FILE *f = fopen(p, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
+    bool ok = f && fputs(text, f) >= 0;
+    return f && fclose(f) == 0 && ok;
+}
+
+/* The tree below the temporary directory: directories, files (with their text),
+ * symlinks (a target starting with '@' is taken below the temporary directory) and a
+ * FIFO, made in this order. */
+enum kind { DIR_, FILE_, LINK, FIFO };
+static const struct {
+    enum kind kind;
+    const char *path, *arg;
+} TREE[] = {
+    {DIR_, "root", NULL},
+    {DIR_, "root/sub", NULL},
+    {DIR_, "root2", NULL}, /* sibling sharing the prefix "root" */
+    {FILE_, "root/a.dcm", "inside"},
+    {FILE_, "root/sub/b.dcm", "inside"},
+    {FILE_, "secret", "outside"},
+    {FILE_, "root2/c.dcm", "sibling"},
+    {LINK, "root/in-link.dcm", "sub/b.dcm"},
+    {LINK, "root/out-link", "@secret"},
+    {LINK, "root/passwd", "/etc/passwd"},
+    {LINK, "root/updir", ".."},
+    {LINK, "root/sibling", "@root2"},
+    {LINK, "root/loop", "loop"},
+    {LINK, "root/subdir-link", "sub"}, /* a directory symlink that stays inside */
+    {FIFO, "root/fifo.dcm", NULL},     /* must not block the open */
+};
+
+static void make_tree(const char *base)
+{
+    for (size_t i = 0; i < sizeof TREE / sizeof TREE[0]; i++) {
+        char p[PATH_MAX], target[PATH_MAX];
+        snprintf(p, sizeof p, "%s/%s", base, TREE[i].path);
+        const char *arg = TREE[i].arg;
+        if (arg && arg[0] == '@') {
+            snprintf(target, sizeof target, "%s/%s", base, arg + 1);
+            arg = target;
+        }
+        bool ok = false;
+        switch (TREE[i].kind) {
+        case DIR_: ok = mkdir(p, 0755) == 0; break;
+        case FILE_: ok = touch(p, arg); break;
+        case LINK: ok = symlink(arg, p) == 0; break;
+        case FIFO: ok = mkfifo(p, 0644) == 0; break;
+        }
+        CHECK(ok, "make %s", TREE[i].path);
     }
 }
 
 int main(void)
 {
-    char base[] = "/tmp/segweb-confine-XXXXXX";
-    if (!mkdtemp(base)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    char base[64];
+    check_tmpdir("confine", base, sizeof base);
     char p[PATH_MAX], q[PATH_MAX], root[PATH_MAX];
-    snprintf(p, sizeof p, "%s/root", base);
-    mkdir(p, 0755);
-    snprintf(p, sizeof p, "%s/root/sub", base);
-    mkdir(p, 0755);
-    snprintf(p, sizeof p, "%s/root2", base); /* sibling sharing the prefix "root" */
-    mkdir(p, 0755);
-    snprintf(p, sizeof p, "%s/root/a.dcm", base);
-    touch(p, "inside");
-    snprintf(p, sizeof p, "%s/root/sub/b.dcm", base);
-    touch(p, "inside");
-    snprintf(p, sizeof p, "%s/secret", base);
-    touch(p, "outside");
-    snprintf(p, sizeof p, "%s/root2/c.dcm", base);
-    touch(p, "sibling");
-    /* symlinks */
-    snprintf(p, sizeof p, "%s/root/in-link.dcm", base);
-    CHECK(!symlink("sub/b.dcm", p), "symlink in");
-    snprintf(p, sizeof p, "%s/root/out-link", base);
-    snprintf(q, sizeof q, "%s/secret", base);
-    CHECK(!symlink(q, p), "symlink out");
-    snprintf(p, sizeof p, "%s/root/passwd", base);
-    CHECK(!symlink("/etc/passwd", p), "symlink /etc/passwd");
-    snprintf(p, sizeof p, "%s/root/updir", base);
-    CHECK(!symlink("..", p), "symlink ..");
-    snprintf(p, sizeof p, "%s/root/sibling", base);
-    snprintf(q, sizeof q, "%s/root2", base);
-    CHECK(!symlink(q, p), "symlink sibling dir");
-    snprintf(p, sizeof p, "%s/root/loop", base);
-    CHECK(!symlink("loop", p), "symlink loop");
-    snprintf(p, sizeof p, "%s/root/subdir-link", base); /* a directory symlink that stays inside */
-    CHECK(!symlink("sub", p), "symlink to a directory inside");
-    snprintf(p, sizeof p, "%s/root/fifo.dcm", base); /* must not block the open */
-    CHECK(!mkfifo(p, 0644), "fifo");
+    make_tree(base);
 
     struct err e = ERR_INIT;
     snprintf(p, sizeof p, "%s/root/", base);
@@ -152,9 +162,6 @@ int main(void)
         unlink(p);
         CHECK(!rename(q, p), "rename sub back");
     }
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
-    if (system(cmd) != 0)
-        printf("warning: could not remove %s\n", base);
+    check_rmtree(base);
     return check_done();
 }

@@ -170,9 +170,8 @@ int main(void)
     const char *testdata = check_testdata();
     if (!testdata)
         return check_skip("the shared corpus (SEGWEB_TESTDATA, ../shared/testdata) is missing");
-    char dir[] = "/tmp/segweb-test-stow-XXXXXX";
-    if (!mkdtemp(dir))
-        return 1;
+    char dir[64];
+    check_tmpdir("stow", dir, sizeof dir);
     struct err e = ERR_INIT;
     struct api_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
@@ -188,8 +187,6 @@ int main(void)
     snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", tmp);
     CHECK(system(cmd) == 0, "tmp/ is empty after the uploads");
     store_close(ctx.store);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        printf("could not remove %s\n", dir);
+    check_rmtree(dir);
     return check_done();
 }

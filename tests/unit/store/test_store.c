@@ -324,11 +324,8 @@ static void test_reindex(const char *dir)
 
 int main(void)
 {
-    char dir[] = "/tmp/segweb-test-store-XXXXXX";
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    char dir[64];
+    check_tmpdir("store", dir, sizeof dir);
     test_uids();
     struct err e = ERR_INIT;
     bool rebuilt = false;
@@ -342,9 +339,6 @@ int main(void)
         test_overwrite_and_repair(dir);
         test_reindex(dir);
     }
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        printf("could not remove %s\n", dir);
+    check_rmtree(dir);
     return check_done();
 }
