@@ -6,6 +6,7 @@
  * still holds a reference (freed when the last one lets go). Files are only
  * unlinked for entries with no pin. */
 #include "store/cache_objects.h"
+#include "store/store.h" /* store_uid_valid: keys are UIDs */
 
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
@@ -49,26 +50,6 @@ struct store_cache {
     unsigned long tmp_seq;
     struct store_cache_stats st;
 };
-
-static bool key_valid(const char *k)
-{
-    size_t n = strlen(k);
-    if (n < 1 || n > KEY_MAX)
-        return false;
-    bool need_digit = true;
-    for (size_t i = 0; i < n; i++) {
-        if (k[i] == '.') {
-            if (need_digit)
-                return false;
-            need_digit = true;
-        } else if (k[i] >= '0' && k[i] <= '9') {
-            need_digit = false;
-        } else {
-            return false;
-        }
-    }
-    return !need_digit;
-}
 
 static unsigned hash(const char *k)
 {
@@ -222,7 +203,7 @@ static bool scan(struct store_cache *c, struct err *e)
         }
         memcpy(key, de->d_name, klen);
         key[klen] = 0;
-        if (!key_valid(key)) {
+        if (!store_uid_valid(key)) {
             unlink(p);
             continue;
         }
@@ -401,7 +382,7 @@ static bool run_fill(struct store_cache *c, const char *key, store_cache_fill_fn
 bool store_cache_get(struct store_cache *c, const char *key, store_cache_fill_fn fill, void *arg,
                      char *path, size_t pathsz, enum store_cache_how *how, struct err *e)
 {
-    if (!key_valid(key))
+    if (!store_uid_valid(key))
         return err_set(e, ERR_INVALID, "cache key '%.80s' is not a UID", key);
     char p[PATH_MAX];
     file_path(c, key, "dcm", p, sizeof p);
@@ -524,7 +505,7 @@ void store_cache_remove(struct store_cache *c, const char *key)
 bool store_cache_side_path(struct store_cache *c, const char *key, const char *suffix, char *path,
                            size_t pathsz, struct err *e)
 {
-    if (!key_valid(key))
+    if (!store_uid_valid(key))
         return err_set(e, ERR_INVALID, "cache key '%.80s' is not a UID", key);
     if (strcmp(suffix, "idx"))
         return err_set(e, ERR_INVALID, "cache: unknown side file .%s", suffix);
