@@ -61,4 +61,8 @@ void api_search_series_get(struct api_ctx *ctx, const struct api_request *req, s
 void api_search_instances_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_delete(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 
+/* ---- writing SEG (api/segmentations_post.c, writer/) ---- */
+void api_segmentations_post(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+extern const struct api_body_sink api_segmentations_sink; /* the body of POST .../segmentations */
+
 #endif

@@ -132,6 +132,26 @@ struct api_multipart *api_multipart_new(const char *boundary, const struct api_m
     return mp;
 }
 
+bool api_multipart_part_header(const struct api_multipart *mp, const char *name, char *out, size_t outsz)
+{
+    /* header_content_type() has cut the block into NUL-terminated lines */
+    size_t nl = strlen(name);
+    out[0] = 0;
+    for (size_t i = 0; i < mp->hlen;) {
+        const char *line = mp->hdr + i;
+        size_t n = strnlen(line, mp->hlen - i);
+        if (n > nl && line[nl] == ':' && !strncasecmp(line, name, nl)) {
+            const char *v = line + nl + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            snprintf(out, outsz, "%s", v);
+            return true;
+        }
+        i += n + 1;
+    }
+    return false;
+}
+
 size_t api_multipart_parts(const struct api_multipart *mp) { return mp->parts; }
 
 void api_multipart_free(struct api_multipart *mp) { free(mp); }

@@ -42,6 +42,10 @@ struct api_multipart *api_multipart_new(const char *boundary, const struct api_m
 bool api_multipart_feed(struct api_multipart *mp, const uint8_t *p, size_t n, struct err *e);
 /* End of body: ERR_PARSE unless the closing delimiter was seen. */
 bool api_multipart_finish(struct api_multipart *mp, struct err *e);
+/* Inside part_begin only: the value of header `name` (case-insensitive, e.g.
+ * "Content-Location") of the part being begun, into out; false ("" in out) when
+ * the part has no such header. */
+bool api_multipart_part_header(const struct api_multipart *mp, const char *name, char *out, size_t outsz);
 /* Parts started so far. */
 size_t api_multipart_parts(const struct api_multipart *mp);
 void api_multipart_free(struct api_multipart *mp);

@@ -84,6 +84,8 @@ const struct api_route api_routes[] = {
     {"/studies/{study}",                      "delete",         API_DELETE, W|S,   RUN(api_delete)},
     {"/studies/{study}/series/{series}",      "delete",         API_DELETE, W|S,   RUN(api_delete)},
     {"/studies/{study}/series/{series}/instances/{sop}", "delete", API_DELETE, W|S, RUN(api_delete)},
+    /* Writing SEG (extension): label volumes or PNG masks over a series in the store. */
+    {"/studies/{study}/series/{series}/segmentations", "segmentations_post", API_POST, W|S|Q, RUN(api_segmentations_post), .body = &api_segmentations_sink},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];
