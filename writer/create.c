@@ -229,7 +229,7 @@ static bool bad_value(const struct writer_labels *l, uint32_t k, float v, size_t
 }
 
 static bool read_file(struct plan *p, size_t file, struct writer_labels *l, const int32_t *lut, float *vals,
-                      uint8_t *row_nz, size_t *matched_of, struct err *e)
+                      uint8_t *row_nz, size_t *matched_of, size_t *skipped, struct err *e)
 {
     struct mapping m = {0};
     if (l->n_masks) {
@@ -259,8 +259,23 @@ static bool read_file(struct plan *p, size_t file, struct writer_labels *l, cons
             if (s == p->n_src)
                 return err_set(e, ERR_INVALID, "%s: mask %s names no image of the source series", l->name,
                                l->mask_uids[k]);
-        } else if (!match_slice(p->src, l, &m, k, &s, e)) {
-            return false;
+        } else {
+            struct err me = ERR_INIT;
+            if (!match_slice(p->src, l, &m, k, &s, &me)) {
+                /* A slice off the source images is an error only when it holds
+                 * labels (they would be lost); empty ones are skipped, so a
+                 * regular volume over an irregular series still fits. */
+                if (!labels_read_slice(l, vals, row_nz, e))
+                    return false;
+                size_t n = (size_t)l->dim[0] * l->dim[1];
+                for (size_t i = 0; i < n; i++)
+                    if (vals[i] != 0) {
+                        *e = me;
+                        return false;
+                    }
+                (*skipped)++;
+                continue;
+            }
         }
         if (matched_of[s] != SIZE_MAX)
             return err_set(e, ERR_INVALID, "%s: slices %zu and %u both lie on source image %s", l->name, matched_of[s],
@@ -692,8 +707,15 @@ bool writer_seg_create(const struct writer_source *src, struct writer_labels *co
         row_nz = malloc(l->dim[1]);
         if (!vals || !row_nz)
             goto nomem;
-        if (!read_file(&p, f, l, lut, vals, row_nz, matched_of, e))
+        size_t skipped = 0;
+        if (!read_file(&p, f, l, lut, vals, row_nz, matched_of, &skipped, e))
             goto out;
+        if (skipped && opt->warn) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s: %zu empty slice(s) lie on no source image and were skipped", l->name,
+                     skipped);
+            opt->warn(opt->warn_arg, msg);
+        }
     }
     for (size_t g = 0; g < p.n_segs; g++)
         if (!p.segs[g].seen && opt->warn) {
@@ -859,7 +881,8 @@ bool writer_seg_create(const struct writer_source *src, struct writer_labels *co
     size_t na = 0;
     for (size_t i = 0; i < src->n_attrs; i++)
         attrs[na++] = (struct segout_attr){src->attrs[i].tag, src->attrs[i].value};
-    attrs[na++] = (struct segout_attr){0x0008103E, meta->series_description};
+    if (*meta->series_description)
+        attrs[na++] = (struct segout_attr){0x0008103E, meta->series_description};
     attrs[na++] = (struct segout_attr){0x00200011, meta->series_number};
     attrs[na++] = (struct segout_attr){0x00200013, meta->instance_number};
     attrs[na++] = (struct segout_attr){0x00700080, meta->content_label};

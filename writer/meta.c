@@ -187,11 +187,14 @@ struct writer_meta *writer_meta_parse(const char *text, size_t len, struct err *
         err_set(e, ERR_INVALID, "metadata: the JSON is not an object");
         goto fail;
     }
-    m->content_creator = opt_str(root, "ContentCreatorName", "Reader1");
-    m->ct_series_id = opt_str(root, "ClinicalTrialSeriesID", "Session1");
-    m->ct_timepoint_id = opt_str(root, "ClinicalTrialTimePointID", "1");
+    /* Absent optional fields stay absent (type 2: empty), unlike dcmqi's defaults
+     * ("Reader1", "Session1", "Segmentation"), so volume -> create -> volume gives
+     * back the same metadata. */
+    m->content_creator = opt_str(root, "ContentCreatorName", "");
+    m->ct_series_id = opt_str(root, "ClinicalTrialSeriesID", "");
+    m->ct_timepoint_id = opt_str(root, "ClinicalTrialTimePointID", "");
     m->ct_center = opt_str(root, "ClinicalTrialCoordinatingCenterName", "");
-    m->series_description = opt_str(root, "SeriesDescription", "Segmentation");
+    m->series_description = opt_str(root, "SeriesDescription", "");
     m->body_part = opt_str(root, "BodyPartExamined", "");
     m->content_label = opt_str(root, "ContentLabel", "SEGMENTATION");
     m->content_description = opt_str(root, "ContentDescription", "");
