@@ -185,20 +185,52 @@ bool config_load(struct config *cfg, int argc, char **argv, bool *help, struct e
     return auth_token_load(cfg, e);
 }
 
+/* The value placeholder of a flag in --help ("--listen HOST:PORT"). */
+static const char *placeholder(const struct option *o)
+{
+    static const struct {
+        const char *name, *meta;
+    } NAMES[] = {
+        {"listen", "HOST:PORT"}, {"store", "DIR"},          {"files-root", "DIR"},
+        {"cors-origin", "ORIGINS"}, {"auth-token", "TOKEN"}, {"auth-token-file", "FILE"},
+        {"log-level", "LEVEL"},
+    };
+    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
+        if (!strcmp(o->name, NAMES[i].name))
+            return NAMES[i].meta;
+    size_t n = strlen(o->name);
+    if (n > 3 && !strcmp(o->name + n - 3, "-mb"))
+        return "MIB";
+    if (n > 8 && !strcmp(o->name + n - 8, "-timeout"))
+        return "SECONDS";
+    if (!strcmp(o->name, "max-body") || (n > 6 && !strcmp(o->name + n - 6, "-bytes")))
+        return "BYTES";
+    return o->type == T_STR ? "VALUE" : "N";
+}
+
 void config_help_print(FILE *to)
 {
     fprintf(to, "usage: segweb serve [OPTIONS]\n\n"
-                "Serves decoded DICOM Segmentations over HTTP (see docs/HTTP.md).\n"
-                "Flags beat environment variables, which beat defaults.\n\noptions:\n");
+                "Serves decoded DICOM Segmentations over HTTP: R/segments, R/segments/{n},\n"
+                "R/frames/{f}/rendered for R = /files/{path} (below --files-root) or a stored\n"
+                "instance; DICOMweb STOW-RS, WADO-RS and QIDO-RS on /studies; /healthz, /readyz,\n"
+                "/metrics. Flags beat environment variables, which beat defaults.\n\noptions:\n");
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const struct option *o = &TABLE[i];
-        char range[48] = "";
-        if (o->type == T_U32)
-            snprintf(range, sizeof range, ", %u..%u", o->min, o->max);
-        fprintf(to, "  --%-20s %s\n  %-22s env %s, default '%s'%s\n", o->name, o->help, "", o->env,
-                o->def, range);
+        char flag[48], tail[96];
+        if (o->type == T_BOOL) {
+            snprintf(flag, sizeof flag, "%s", o->name);
+            snprintf(tail, sizeof tail, "env %s=1; a flag, off unless given", o->env);
+        } else {
+            snprintf(flag, sizeof flag, "%s %s", o->name, placeholder(o));
+            if (o->type == T_U32)
+                snprintf(tail, sizeof tail, "env %s, default %s, %u..%u", o->env, o->def, o->min, o->max);
+            else
+                snprintf(tail, sizeof tail, "env %s, default %s", o->env, *o->def ? o->def : "none");
+        }
+        fprintf(to, "  --%-26s %s\n  %-28s %s\n", flag, o->help, "", tail);
     }
-    fprintf(to, "  --%-20s %s\n", "help", "this text");
+    fprintf(to, "  --%-26s %s\n", "help", "this text");
 }
 
 void config_print(const struct config *cfg, FILE *to)

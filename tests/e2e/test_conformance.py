@@ -513,3 +513,24 @@ def test_port_in_use_named_once_before_the_store():
     finally:
         s.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_frame_zero_one_message(srv):
+    """Frame 0 said "not a positive integer" on the CLI and "'0' is not a number" over
+    HTTP: one message now, for single frames and frame lists."""
+    st, _, body = get(srv.port, "/files/small.dcm/frames/0/rendered")
+    assert st == 400
+    http_msg = json.loads(body)["error"]["message"]
+    p = subprocess.run([BIN, "frame", os.path.join(srv.files, "small.dcm"), "0"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cli_msg = p.stderr.decode().strip()
+    assert p.returncode == 1 and cli_msg == "segweb: frame number '0': frame numbers start at 1", cli_msg
+    assert http_msg.endswith("frame number '0': frame numbers start at 1"), http_msg
+
+
+def test_serve_help_placeholders():
+    text = subprocess.run([BIN, "serve", "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode()
+    assert "--listen HOST:PORT" in text and re.search(r"--workers N\b", text) and "--store DIR" in text, text[:800]
+    overwrite = text.split("--overwrite", 1)[1].split("\n  --", 1)[0]
+    assert "default '0'" not in overwrite and "a flag" in overwrite, overwrite
+    assert "docs/HTTP.md" not in text  # an installed binary has no docs/
