@@ -71,6 +71,15 @@ bool api_number_parse(const char *s, uint32_t *out)
     return true;
 }
 
+bool api_frame_number_parse(const char *s, uint32_t *out, struct err *e)
+{
+    if (api_number_parse(s, out))
+        return true;
+    if (*s && strspn(s, "0") == strlen(s))
+        return err_set(e, ERR_PARSE, "frame number '%.16s': frame numbers start at 1", s);
+    return err_set(e, ERR_PARSE, "frame number '%.64s' is not a number (digits only, from 1)", s);
+}
+
 bool api_uid_valid(const char *s)
 {
     size_t n = strlen(s);
@@ -184,8 +193,8 @@ static bool frame_list_parse(struct api_request *req, const char *s, struct err 
         num[n] = 0;
         if (req->n_frame_list >= API_FRAME_LIST_MAX)
             return err_set(e, ERR_PARSE, "more than %d frames in one request", API_FRAME_LIST_MAX);
-        if (!api_number_parse(num, &req->frame_list[req->n_frame_list]))
-            return err_set(e, ERR_PARSE, "'%s' is not a frame number (1-based, digits only)", num);
+        if (!api_frame_number_parse(num, &req->frame_list[req->n_frame_list], e))
+            return false;
         req->n_frame_list++;
         s += n;
         if (*s == ',' && !*++s)
@@ -325,7 +334,7 @@ static bool param_set(struct api_request *req, const char *name, size_t nlen, co
     if (IS("n")) /* segment 0 exists (LABELMAP background) */
         return number_param(v, true, &req->segment, e);
     if (IS("f"))
-        return number_param(v, false, &req->frame, e);
+        return api_frame_number_parse(v, &req->frame, e);
     if (IS("frames"))
         return frame_list_parse(req, v, e);
 #undef IS

@@ -140,6 +140,11 @@ bool api_url_decode(const char *src, size_t n, bool plus_is_space, char *dst, si
 /* Strict 1-based number: 1..9 digits, no sign, no leading zero. */
 bool api_number_parse(const char *s, uint32_t *out);
 
+/* A frame number (api_number_parse), with the one message for a bad one that
+ * both HTTP (R/frames/{f}, frame lists) and the CLI (`segweb frame`) give:
+ * "frame number '0': frame numbers start at 1", or "... is not a number". */
+bool api_frame_number_parse(const char *s, uint32_t *out, struct err *e);
+
 /* A DICOM UID: 1..64 characters of digits and dots. */
 bool api_uid_valid(const char *s);
 

@@ -24,20 +24,6 @@ static int usage(const char *msg)
     return 2;
 }
 
-static bool parse_frame(const char *s, uint32_t *out)
-{
-    if (!*s || strlen(s) > 10)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (*p < '0' || *p > '9')
-            return false;
-    unsigned long long v = strtoull(s, NULL, 10);
-    if (v == 0 || v > UINT32_MAX)
-        return false;
-    *out = (uint32_t)v;
-    return true;
-}
-
 static bool write_all(FILE *f, const struct buf *b)
 {
     return fwrite(b->data, 1, b->len, f) == b->len;
@@ -80,10 +66,8 @@ int cli_frame(int argc, char **argv)
         return usage("usage: segweb frame FILE N [--color]");
     struct err e = ERR_INIT;
     uint32_t frame;
-    if (!parse_frame(pos[1], &frame)) {
-        err_set(&e, ERR_INVALID, "frame number '%s' is not a positive integer", pos[1]);
+    if (!api_frame_number_parse(pos[1], &frame, &e))
         return fail(&e);
-    }
     struct seg_index *idx = decoder_seg_open(pos[0], NULL, &e);
     if (!idx)
         return fail(&e);
