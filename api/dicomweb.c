@@ -207,6 +207,27 @@ void api_retrieve_get(struct api_ctx *ctx, const struct api_request *req, struct
     api_response_header_set(r, "Cache-Control", "no-cache");
 }
 
+/* --max-json-bytes for answers written piece by piece: the buffer refuses to grow
+ * past it (nothing bigger is ever built), and the refusal becomes the 413 that
+ * names the limit, as for R/... answers. */
+static void json_limit_begin(const struct api_ctx *ctx, struct api_response *r)
+{
+    r->body.limit = ctx->max_json_bytes;
+}
+
+static void json_limit_fail(const struct api_ctx *ctx, struct api_response *r, struct err *e)
+{
+    r->body.limit = 0;
+    if (e->code == ERR_LIMIT && ctx->max_json_bytes) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the JSON answer exceeds the max-json-bytes limit of %zu bytes",
+                 ctx->max_json_bytes);
+        api_response_error(r, api_status_from_err(ERR_LIMIT), msg);
+        return;
+    }
+    api_response_from_err(r, e);
+}
+
 /* ---- metadata ---- */
 
 struct metadata_ctx {
@@ -235,13 +256,15 @@ void api_metadata_get(struct api_ctx *ctx, const struct api_request *req, struct
     }
     struct metadata_ctx mc = {&r->body, 0};
     size_t n = 0;
+    json_limit_begin(ctx, r);
     if (!buf_append(&r->body, "[", 1, &e) ||
         !store_instances_each(ctx->store, req->res.study, scope_series(req), scope_sop(req),
                               metadata_fn, &mc, &n, &e) ||
         !buf_append(&r->body, "]", 1, &e)) {
-        api_response_from_err(r, &e);
+        json_limit_fail(ctx, r, &e);
         return;
     }
+    r->body.limit = 0;
     r->status = 200;
     snprintf(r->content_type, sizeof r->content_type, "application/dicom+json");
     api_response_header_set(r, "Cache-Control", "no-cache");
@@ -350,9 +373,10 @@ static const struct qattr *attr_find(const char *name)
 }
 
 struct search_ctx {
-    json_t *arr;
+    struct buf *out; /* the answer, written row by row (bounded by --max-json-bytes) */
     int level;
     bool include[N_ATTRS];
+    size_t count;
 };
 
 static json_t *value_json(const struct qattr *q, const char *text, long long num, bool is_num)
@@ -427,10 +451,15 @@ static bool search_fn(void *arg, const struct store_row *row, struct err *e)
         }
         json_object_set_new(obj, q->tag, value_json(q, t, num, is_num));
     }
-    if (json_array_append_new(sc->arr, obj))
-        return err_set(e, ERR_NOMEM, "out of memory");
-    return true;
+    char *text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (!text)
+        return err_set(e, ERR_INTERNAL, "cannot serialise a search result");
+    bool ok = (!sc->count++ || buf_append(sc->out, ",", 1, e)) && buf_append(sc->out, text, strlen(text), e);
+    free(text);
+    return ok;
 }
+
 
 static bool parse_count(const char *s, uint32_t *out)
 {
@@ -452,7 +481,7 @@ static void search(struct api_ctx *ctx, const struct api_request *req, struct ap
         api_response_error(r, 406, "search results are application/dicom+json");
         return;
     }
-    struct search_ctx sc = {json_array(), level, {false}};
+    struct search_ctx sc = {&r->body, level, {false}, 0};
     for (size_t i = 0; i < N_ATTRS; i++)
         sc.include[i] = ATTRS[i].def && (ATTRS[i].only ? ATTRS[i].level == level : ATTRS[i].level == level) ;
     for (size_t i = 0; i < N_ATTRS; i++) /* the UIDs of the levels above, and the URL */
@@ -473,7 +502,7 @@ static void search(struct api_ctx *ctx, const struct api_request *req, struct ap
         if (n) {
             if (nv >= SEARCH_PARAMS_MAX) {
                 api_response_error(r, 400, "too many query parameters");
-                goto out;
+                return;
             }
             const char *eq = memchr(q, '=', n);
             size_t kn = eq ? (size_t)(eq - q) : n;
@@ -484,18 +513,18 @@ static void search(struct api_ctx *ctx, const struct api_request *req, struct ap
                                 API_TARGET_MAX + 1, NULL, &e)) {
                 err_prefix(&e, "query");
                 api_response_from_err(r, &e);
-                goto out;
+                return;
             }
             nv++;
             if (!strcmp(key, "limit")) {
                 if (!parse_count(val, &limit)) {
                     api_response_error(r, 400, "limit must be a number");
-                    goto out;
+                    return;
                 }
             } else if (!strcmp(key, "offset")) {
                 if (!parse_count(val, &offset)) {
                     api_response_error(r, 400, "offset must be a number");
-                    goto out;
+                    return;
                 }
             } else if (!strcmp(key, "includefield")) {
                 for (char *save = NULL, *t = strtok_r(val, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -525,22 +554,17 @@ static void search(struct api_ctx *ctx, const struct api_request *req, struct ap
     if (limit > SEARCH_LIMIT_MAX || limit == 0)
         limit = SEARCH_LIMIT_MAX;
     enum store_level sl = level == 0 ? STORE_LEVEL_STUDY : level == 1 ? STORE_LEVEL_SERIES : STORE_LEVEL_INSTANCE;
-    if (!store_search(ctx->store, sl, filters, nf, limit, offset, search_fn, &sc, &e)) {
-        api_response_from_err(r, &e);
-        goto out;
+    json_limit_begin(ctx, r);
+    if (!buf_append(&r->body, "[", 1, &e) ||
+        !store_search(ctx->store, sl, filters, nf, limit, offset, search_fn, &sc, &e) ||
+        !buf_append(&r->body, "]", 1, &e)) {
+        json_limit_fail(ctx, r, &e);
+        return;
     }
-    char *text = json_dumps(sc.arr, JSON_COMPACT);
-    if (!text || !buf_append(&r->body, text, strlen(text), &e)) {
-        free(text);
-        api_response_error(r, 503, "out of memory");
-        goto out;
-    }
-    free(text);
+    r->body.limit = 0;
     r->status = 200;
     snprintf(r->content_type, sizeof r->content_type, "application/dicom+json");
     api_response_header_set(r, "Cache-Control", "no-cache");
-out:
-    json_decref(sc.arr);
 }
 
 void api_search_studies_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)

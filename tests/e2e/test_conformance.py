@@ -534,3 +534,31 @@ def test_serve_help_placeholders():
     overwrite = text.split("--overwrite", 1)[1].split("\n  --", 1)[0]
     assert "default '0'" not in overwrite and "a flag" in overwrite, overwrite
     assert "docs/HTTP.md" not in text  # an installed binary has no docs/
+
+
+def test_max_json_bytes_bounds_metadata_and_qido():
+    """--max-json-bytes bounded R/... answers only: /metadata (built whole in memory for a
+    study) and QIDO were not bounded. Now the answer stops growing at the limit: 413
+    naming it."""
+    tmp = tempfile.mkdtemp(prefix="segweb-maxjson-")
+    try:
+        study = generate_uid()
+        paths = []
+        for i in range(8):
+            p = os.path.join(tmp, f"i{i}.dcm")
+            copy_new_uids(SMALL, p, study=study)
+            paths.append(p)
+        srv = SegwebProcess(BIN, ["--max-json-bytes", "4096"])
+        try:
+            assert stow(srv.port, paths)[0] == 200
+            js = {"Accept": "application/dicom+json"}
+            for target in (f"/studies/{study}/metadata", "/instances?includefield=all", "/series"):
+                st, _, body = get(srv.port, target, js)
+                assert st == 413, (target, st, body[:200])
+                assert "max-json-bytes" in json.loads(body)["error"]["message"]
+            st, _, body = get(srv.port, "/studies", js)  # one study: small
+            assert st == 200 and len(json.loads(body)) == 1
+        finally:
+            assert srv.stop() == 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
