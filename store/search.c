@@ -120,17 +120,56 @@ static bool filter_list(struct sql *q, const char *col, const char *v, struct er
     return true;
 }
 
+/* DICOM wildcards to a GLOB pattern (case-sensitive): '*' and '?' are the same,
+ * a literal '[' is "[[]". */
+static char *glob_pattern(const char *v)
+{
+    size_t n = strlen(v);
+    char *out = malloc(3 * n + 1);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '[') {
+            memcpy(out + k, "[[]", 3);
+            k += 3;
+        } else {
+            out[k++] = v[i];
+        }
+    }
+    out[k] = 0;
+    return out;
+}
+
+/* The letter-case rule, one for exact values and wildcards alike (PS3.18 / PS3.4
+ * C.2.2.2): person names (PatientName, ReferringPhysicianName) match without regard
+ * to the case of ASCII letters; every other attribute matches case-sensitively. */
+static bool key_is_person_name(enum store_key k)
+{
+    return k == STORE_KEY_PATIENT_NAME || k == STORE_KEY_REFERRING_PHYSICIAN;
+}
+
 static bool filter_wildcard(struct sql *q, const struct store_filter *f, const char *col,
                             struct err *e)
 {
     const char *v = f->value;
     if (!strcmp(v, "*") || !*v)
         return true; /* universal match */
-    if (strpbrk(v, "*?") || f->key == STORE_KEY_PATIENT_NAME) {
+    if (key_is_person_name(f->key)) {
+        /* LIKE: case-insensitive for ASCII (SQLite's default), exact or wildcard */
         char *pat = like_pattern(v);
         if (!pat)
             return err_set(e, ERR_NOMEM, "out of memory");
         sql_add(q, " AND %s LIKE ? ESCAPE '\\'", col);
+        sql_bind(q, pat, strlen(pat));
+        free(pat);
+    } else if (strpbrk(v, "*?")) {
+        /* GLOB: case-sensitive, like the exact match below (LIKE ignored case here,
+         * so "abc*" found AbC123 while "abc123" did not) */
+        char *pat = glob_pattern(v);
+        if (!pat)
+            return err_set(e, ERR_NOMEM, "out of memory");
+        sql_add(q, " AND %s GLOB ?", col);
         sql_bind(q, pat, strlen(pat));
         free(pat);
     } else {

@@ -562,3 +562,37 @@ def test_max_json_bytes_bounds_metadata_and_qido():
             assert srv.stop() == 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_qido_letter_case_one_rule():
+    """PatientID=abc123 found nothing for AbC123 while abc* found it. One rule for exact
+    values and wildcards: person names ignore the case of ASCII letters, everything else
+    is case-sensitive."""
+    tmp = tempfile.mkdtemp(prefix="segweb-case-")
+    try:
+        ds = pydicom.dcmread(SMALL)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.PatientID, ds.PatientName, ds.StudyDescription = "AbC123", "Doe^Jane", "Liver [CT]"
+        p = os.path.join(tmp, "a.dcm")
+        ds.save_as(p, write_like_original=False)
+        srv = SegwebProcess(BIN, [])
+        try:
+            assert stow(srv.port, [p])[0] == 200
+            js = {"Accept": "application/dicom+json"}
+
+            def found(query):
+                st, _, body = get(srv.port, "/studies?" + query, js)
+                assert st == 200, (query, body[:200])
+                return len(json.loads(body))
+
+            for q, n in (("PatientID=AbC123", 1), ("PatientID=abc123", 0), ("PatientID=AbC*", 1),
+                         ("PatientID=abc*", 0), ("PatientID=A?C123", 1), ("PatientID=a?c123", 0),
+                         ("PatientName=Doe%5EJane", 1), ("PatientName=doe%5Ejane", 1), ("PatientName=DOE*", 1),
+                         ("PatientName=d?e*", 1), ("StudyDescription=Liver%20%5BCT%5D", 1),
+                         ("StudyDescription=Liver%20%5BC*", 1), ("StudyDescription=liver*", 0)):
+                assert found(q) == n, q
+        finally:
+            assert srv.stop() == 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
