@@ -7,10 +7,15 @@
 #include <string.h>
 
 #define MAX_SEGS 64
-#define SEG_MAX 256
+/* A decoded segment is never longer than the raw target: one segment may use
+ * all of it (a frame list of API_FRAME_LIST_MAX numbers is ~2,000 bytes; a
+ * 255-byte cap per segment made the documented 512 unreachable at ~128). */
+#define SEG_MAX (API_TARGET_MAX + 1)
 
+/* The segments, decoded one after another into buf (NUL-terminated each). */
 struct segs {
-    char s[MAX_SEGS][SEG_MAX];
+    char buf[API_TARGET_MAX + MAX_SEGS + 1];
+    char *s[MAX_SEGS];
     size_t n;
 };
 
@@ -95,6 +100,7 @@ bool api_uid_valid(const char *s)
 static bool split(const char *path, size_t n, struct segs *out, struct err *e)
 {
     out->n = 0;
+    size_t used = 0;
     size_t i = 1; /* skip leading '/' */
     while (i <= n) {
         size_t j = i;
@@ -102,8 +108,11 @@ static bool split(const char *path, size_t n, struct segs *out, struct err *e)
             j++;
         if (out->n >= MAX_SEGS)
             return err_set(e, ERR_PARSE, "too many path segments");
-        if (!api_url_decode(path + i, j - i, false, out->s[out->n], SEG_MAX, NULL, e))
+        size_t len = 0;
+        out->s[out->n] = out->buf + used;
+        if (!api_url_decode(path + i, j - i, false, out->s[out->n], sizeof out->buf - used, &len, e))
             return false;
+        used += len + 1;
         out->n++;
         i = j + 1;
     }
@@ -374,7 +383,7 @@ static bool bind(struct api_request *req, const struct api_route *rt, const stru
         size_t nlen, slen;
         if (!param_of(pat->seg[i], pat->len[i], &name, &nlen, &suffix, &slen))
             continue;
-        char v[SEG_MAX];
+        static __thread char v[SEG_MAX];
         snprintf(v, sizeof v, "%.*s", (int)(strlen(sg->s[from + i]) - slen), sg->s[from + i]);
         if (!param_set(req, name, nlen, v, e))
             return false;
@@ -401,7 +410,7 @@ static bool route(struct api_request *req, struct err *e)
     size_t plen = qm ? (size_t)(qm - t) : strlen(t);
     if (memchr(t, '#', plen))
         return err_set(e, ERR_PARSE, "fragment in request target");
-    static __thread struct segs sg; /* 16 KiB: keep it off small worker stacks */
+    static __thread struct segs sg; /* 4.6 KiB: keep it off small worker stacks */
     if (!split(t, plen, &sg, e))
         return false;
     if (!strcmp(sg.s[0], "files"))

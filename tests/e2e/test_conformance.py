@@ -596,3 +596,26 @@ def test_qido_letter_case_one_rule():
             assert srv.stop() == 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_frame_list_limit_is_reachable():
+    """The documented 512-entry frame list was unreachable: a path segment stopped at 255
+    bytes (~128 entries). 512 entries are served; 513 are refused naming the limit."""
+    tmp = tempfile.mkdtemp(prefix="segweb-frames-")
+    try:
+        a = copy_new_uids(corpus("dcmqi_liver"), os.path.join(tmp, "a.dcm"))
+        srv = SegwebProcess(BIN, [])
+        try:
+            assert stow(srv.port, [os.path.join(tmp, "a.dcm")])[0] == 200
+            base = f"/studies/{a.StudyInstanceUID}/series/{a.SeriesInstanceUID}/instances/{a.SOPInstanceUID}/frames/"
+            hdr = {"Accept": 'multipart/related; type="application/octet-stream"'}
+            frames = ",".join(str(1 + i % 3) for i in range(512))
+            st, h, body = get(srv.port, base + frames, hdr)
+            assert st == 200, body[:200]
+            assert body.count(b"Content-Type: application/octet-stream") == 512
+            st, _, body = get(srv.port, base + frames + ",1", hdr)
+            assert st == 400 and b"512" in body, body[:200]
+        finally:
+            assert srv.stop() == 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
