@@ -224,9 +224,9 @@ void config_help_print(FILE *to)
         } else {
             snprintf(flag, sizeof flag, "%s %s", o->name, placeholder(o));
             if (o->type == T_U32)
-                snprintf(tail, sizeof tail, "env %s, default %s, %u..%u", o->env, o->def, o->min, o->max);
+                snprintf(tail, sizeof tail, "env %s, default '%s', %u..%u", o->env, o->def, o->min, o->max);
             else
-                snprintf(tail, sizeof tail, "env %s, default %s", o->env, *o->def ? o->def : "none");
+                snprintf(tail, sizeof tail, *o->def ? "env %s, default '%s'" : "env %s, default none", o->env, o->def);
         }
         fprintf(to, "  --%-26s %s\n  %-28s %s\n", flag, o->help, "", tail);
     }
