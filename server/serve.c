@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,6 +74,16 @@ int serve_main(int argc, char **argv)
             return 1;
         }
         ctx.files_root = files_root;
+    }
+    /* Descriptors: every cached index and every connection holds one; the soft
+     * limit (often 1024) is raised to the hard one, which is what the admin allows. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        rlim_t was = nofile.rlim_cur;
+        nofile.rlim_cur = nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) == 0)
+            log_msg(LOG_INFO, "open files limit raised from %llu to %llu", (unsigned long long)was,
+                    (unsigned long long)nofile.rlim_max);
     }
     /* The address first: a taken port fails here, once, before the store is
      * opened (and maybe rebuilt). */

@@ -619,3 +619,28 @@ def test_frame_list_limit_is_reachable():
             assert srv.stop() == 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_soft_open_files_limit_is_raised():
+    """Every cached index keeps its file open: with a soft limit of 1024 the service ran
+    out of descriptors after ~1,000 files. The soft limit is raised to the hard one."""
+    if not shutil.which("prlimit"):
+        pytest.skip("prlimit missing")
+    tmp = tempfile.mkdtemp(prefix="segweb-nofile-")
+    try:
+        p = subprocess.Popen(["prlimit", "--nofile=256:4096", BIN, "serve", "--listen", "127.0.0.1:0",
+                              "--store", os.path.join(tmp, "st")], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        try:
+            line = b""
+            t_end = time.time() + 30
+            while time.time() < t_end and b"listening on" not in line:
+                line += p.stderr.readline()
+            assert b"open files limit raised from 256 to 4096" in line, line
+            with open(f"/proc/{p.pid}/limits") as f:
+                assert re.search(r"Max open files\s+4096\s+4096", f.read())
+        finally:
+            p.terminate()
+            p.wait(30)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
