@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api/auth.h"
 #include "api/cache.h"
@@ -52,5 +53,8 @@ struct api_cache *api_index_cache_new(size_t budget_bytes, struct err *e);
  * limits is borrowed and must outlive the cache; NULL: the decoder's defaults. */
 struct api_cache *api_index_cache_new_limited(size_t budget_bytes, const struct seg_limits *limits,
                                               struct err *e);
+
+/* --max-total-pixels for R/segments/{n}/total.png (api/volume_routes.c); 0: 100 million. */
+void api_volume_limits_set(uint64_t total_pixels);
 
 #endif

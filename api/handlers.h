@@ -64,5 +64,22 @@ void api_delete(struct api_ctx *ctx, const struct api_request *req, struct api_r
 /* ---- writing SEG (api/segmentations_post.c, writer/) ---- */
 void api_segmentations_post(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 extern const struct api_body_sink api_segmentations_sink; /* the body of POST .../segmentations */
+/* ---- volumes, R/... (api/volume_routes.c, volume/) ---- */
+/* GET R/segments/{n}/volume.{nii.gz,nii,nrrd} and R/volume.{...} (the labelmap, with
+ * X-Segweb-Overlap-Voxels) [?values=binary][&grid=seg|source]: the format and the kind
+ * come from req->route's pattern. 422 geometry not a volume, 404 unknown segment, 413
+ * past a limit. */
+bool api_volume_get(const struct seg_index *idx, const struct api_request *req,
+                    struct api_response *r, struct err *e);
+/* GET R/meta.json: dcmqi's metadata JSON. */
+bool api_meta_json_get(const struct seg_index *idx, const struct api_request *req,
+                       struct api_response *r, struct err *e);
+/* GET R/labelmap?source=UID[&frame=k][&style=color]: every segment on that source image. */
+bool api_labelmap_get(const struct seg_index *idx, const struct api_request *req,
+                      struct api_response *r, struct err *e);
+/* GET R/segments/{n}/total.png: a slide segment's whole total pixel matrix. */
+bool api_total_get(const struct seg_index *idx, const struct api_request *req,
+                   struct api_response *r, struct err *e);
+extern const struct api_media API_MEDIA_GZIP, API_MEDIA_OCTETS;
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/index_json.h"
+#include "api/volume_routes.h"
 #include "common/utf8.h"
 
 json_t *api_json_text(const char *s)
@@ -130,6 +131,10 @@ json_t *api_segment_json(const struct seg_index *idx, const struct seg_segment *
     for (size_t i = 0; i < seg->n_frames; i++)
         json_array_append_new(details, frame_json(idx, seg->frames[i]));
     json_object_set_new(o, "frame_details", details);
+    json_t *one = json_pack("[O]", o); /* volume/: this segment's measurements */
+    if (one)
+        api_volume_measurements_add(idx, one, seg->number);
+    json_decref(one);
     json_object_set_new(o, "sop_instance_uid", api_json_text(idx->sop_instance_uid));
     return o;
 }
@@ -207,6 +212,7 @@ json_t *api_index_json(const struct seg_index *idx)
     json_t *segs = json_array();
     for (size_t i = 0; i < idx->n_segments; i++)
         json_array_append_new(segs, segment_core(&idx->segments[i]));
+    api_volume_measurements_add(idx, segs, -1); /* volume/: voxels, mL, bounding box, ... */
     json_object_set_new(o, "segments", segs);
 
     json_t *frames = json_array();

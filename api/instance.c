@@ -91,11 +91,13 @@ static bool resolve(struct api_ctx *ctx, const struct api_request *req, struct r
 static void make_etag(const struct resolved *rs, const struct api_request *req, char out[40])
 {
     char text[PATH_MAX + 512];
-    snprintf(text, sizeof text, "%s|%s|%llu|%llu|%llu|%lld|%s|%u|%u|%d|%s|%u", ETAG_VERSION,
+    /* volume routes' variants; empty otherwise, so other routes' ETags stay as they were */
+    const char *variant = req->values_binary ? (req->grid_source ? "|bs" : "|b") : req->grid_source ? "|s" : "";
+    snprintf(text, sizeof text, "%s|%s|%llu|%llu|%llu|%lld|%s|%u|%u|%d|%s|%u%s", ETAG_VERSION,
              rs->path, (unsigned long long)rs->id.dev, (unsigned long long)rs->id.ino,
              (unsigned long long)rs->id.size, (long long)rs->id.mtime_ns,
              api_route_name(req->route), req->segment, req->frame, req->style_color,
-             req->source_uid, req->source_frame);
+             req->source_uid, req->source_frame, variant);
     api_etag_make(text, out);
 }
 

@@ -64,6 +64,8 @@ struct api_request {
     uint32_t segment; /* {n} */
     uint32_t frame;   /* {f} */
     bool style_color; /* ?style=color */
+    bool values_binary; /* ?values=binary (volume routes: 0/1 masks) */
+    bool grid_source;   /* ?grid=source (volume routes: the source series' grid) */
     char source_uid[API_UID_MAX + 1]; /* ?source= */
     uint32_t source_frame;            /* ?frame=, 0 when absent */
     enum api_level level;             /* DICOMweb routes */

@@ -134,7 +134,8 @@ static bool segment_safe(const char *s, struct err *e)
 static bool parse_query(struct api_request *req, const char *q, size_t n, struct err *e)
 {
     size_t i = 0, count = 0;
-    bool seen_style = false, seen_source = false, seen_frame = false;
+    bool seen_style = false, seen_source = false, seen_frame = false, seen_values = false,
+         seen_grid = false;
     while (i < n) {
         size_t j = i;
         while (j < n && q[j] != '&')
@@ -152,7 +153,8 @@ static bool parse_query(struct api_request *req, const char *q, size_t n, struct
                 continue;
             }
             size_t vs = eq < j ? eq + 1 : j;
-            bool known = !strcmp(key, "style") || !strcmp(key, "source") || !strcmp(key, "frame");
+            bool known = !strcmp(key, "style") || !strcmp(key, "source") || !strcmp(key, "frame") ||
+                         !strcmp(key, "values") || !strcmp(key, "grid");
             if (known) {
                 if (!api_url_decode(q + vs, j - vs, true, val, sizeof val, NULL, e)) {
                     err_prefix(e, "query parameter '%s'", key);
@@ -168,6 +170,22 @@ static bool parse_query(struct api_request *req, const char *q, size_t n, struct
                         req->style_color = false;
                     else
                         return err_set(e, ERR_PARSE, "style must be 'color' or 'gray'");
+                } else if (!strcmp(key, "values")) { /* volume routes */
+                    if (seen_values)
+                        return err_set(e, ERR_PARSE, "duplicate query parameter 'values'");
+                    seen_values = true;
+                    if (!strcmp(val, "binary"))
+                        req->values_binary = true;
+                    else if (strcmp(val, "labels"))
+                        return err_set(e, ERR_PARSE, "values must be 'labels' or 'binary'");
+                } else if (!strcmp(key, "grid")) { /* volume routes */
+                    if (seen_grid)
+                        return err_set(e, ERR_PARSE, "duplicate query parameter 'grid'");
+                    seen_grid = true;
+                    if (!strcmp(val, "source"))
+                        req->grid_source = true;
+                    else if (strcmp(val, "seg"))
+                        return err_set(e, ERR_PARSE, "grid must be 'seg' or 'source'");
                 } else if (!strcmp(key, "source")) {
                     if (seen_source)
                         return err_set(e, ERR_PARSE, "duplicate query parameter 'source'");

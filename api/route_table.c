@@ -53,6 +53,16 @@ const struct api_route api_routes[] = {
     /* a SEG's own frame (api_frame_rendered_get), or a source image rendered (api/viewer.c) */
     {"R/frames/{f}/rendered",                 "frame_rendered", API_GET,    W,     RUN(api_viewer_frame_rendered_get)},
     {"R/segments/{n}/mask?source",            "segment_mask",   API_GET,    W, INDEX(api_segment_mask_get, API_MEDIA_PNG)},
+    /* Volumes (api/volume_routes.c, volume/): a segment, the labelmap, metadata, 2-D labelmap, slide. */
+    {"R/segments/{n}/volume.nii.gz",          "segment_volume_nii_gz", API_GET, W, INDEX(api_volume_get, API_MEDIA_GZIP)},
+    {"R/segments/{n}/volume.nii",             "segment_volume_nii", API_GET, W, INDEX(api_volume_get, API_MEDIA_OCTETS)},
+    {"R/segments/{n}/volume.nrrd",            "segment_volume_nrrd", API_GET, W, INDEX(api_volume_get, API_MEDIA_OCTETS)},
+    {"R/volume.nii.gz",                       "labelmap_volume_nii_gz", API_GET, W, INDEX(api_volume_get, API_MEDIA_GZIP)},
+    {"R/volume.nii",                          "labelmap_volume_nii", API_GET, W, INDEX(api_volume_get, API_MEDIA_OCTETS)},
+    {"R/volume.nrrd",                         "labelmap_volume_nrrd", API_GET, W, INDEX(api_volume_get, API_MEDIA_OCTETS)},
+    {"R/meta.json",                           "meta_json",      API_GET,    W, INDEX(api_meta_json_get, API_MEDIA_JSON)},
+    {"R/labelmap?source",                     "labelmap",       API_GET,    W, INDEX(api_labelmap_get, API_MEDIA_PNG)},
+    {"R/segments/{n}/total.png",              "segment_total",  API_GET,    W, INDEX(api_total_get, API_MEDIA_PNG)},
 
     /* The viewer (issue 14, api/viewer.c, docs/VIEWER.md): rendered source images with
        segments burned in, the page's data, the SEG doctor, the page, series thumbnails. */

@@ -86,7 +86,7 @@ static bool volumes_json(struct api_ctx *ctx, const struct seg_index *idx, struc
     struct err ve = ERR_INIT;
     memset(&g, 0, sizeof g);
     if (volume_grid_from_seg(idx, NULL, &g, &ve)) {
-        struct volume_measure *m = volume_measure_segments(idx, &g, &ve);
+        struct volume_measure *m = volume_measure_segments(idx, &g, -1, &ve);
         for (size_t k = 0; m && k < idx->n_segments; k++) {
             char key[16];
             snprintf(key, sizeof key, "%d", m[k].number);

@@ -67,6 +67,8 @@ static const struct option TABLE[] = {
      "inflated bytes of a Deflated Explicit VR Little Endian object (413 beyond)"},
     {"max-json-bytes", "SEGWEB_MAX_JSON_BYTES", U32(max_json_bytes), "67108864", 1024, 2147483647u,
      "largest JSON answer, bytes before compression (413 beyond)"},
+    {"max-total-pixels", "SEGWEB_MAX_TOTAL_PIXELS", U32(max_total_pixels), "100000000", 1, 4294967295u,
+     "largest slide total pixel matrix R/segments/{n}/total.png assembles (413 beyond)"},
     {"auth-token", "SEGWEB_AUTH_TOKEN", STR(auth_token), "", 0, 0,
      "bearer token every request needs (Authorization: Bearer ...) except /healthz, /readyz and OPTIONS; empty: no check"},
     {"auth-token-file", "SEGWEB_AUTH_TOKEN_FILE", STR(auth_token_file), "", 0, 0,

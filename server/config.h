@@ -32,6 +32,7 @@ struct config {
     uint32_t max_frame_bytes;  /* decoded bytes of one frame */
     uint32_t max_inflated_bytes; /* a Deflated Explicit VR LE data set, inflated */
     uint32_t max_json_bytes;   /* one JSON answer */
+    uint32_t max_total_pixels; /* a slide segment's total.png */
     char auth_token[512];      /* "" = no bearer-token check; --auth-token-file fills it */
     char auth_token_file[1024];
     char log_level[16];

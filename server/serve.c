@@ -121,6 +121,7 @@ int serve_main(int argc, char **argv)
     ctx.cors_origins = cfg.cors_origin;
     ctx.gzip_min_bytes = 256;
     ctx.max_json_bytes = cfg.max_json_bytes;
+    api_volume_limits_set(cfg.max_total_pixels);
     atomic_init(&ctx.ready, false);
 
     tp = threadpool_new(cfg.workers, cfg.queue, &e);

@@ -83,8 +83,12 @@ static void acc_bit_row(struct acc *a, const uint8_t *d, uint32_t cols, uint32_t
     a->sk += (double)cnt * k;
 }
 
+static _Thread_local int32_t measure_only = -1;
+
 static struct acc *acc_for(const struct seg_index *idx, struct acc *accs, int32_t number)
 {
+    if (measure_only >= 0 && number != measure_only)
+        return NULL;
     const struct seg_segment *s = decoder_seg_segment(idx, number);
     return s ? &accs[s - idx->segments] : NULL;
 }
@@ -128,8 +132,11 @@ static void acc_frame(const struct seg_index *idx, struct acc *accs, const struc
 }
 
 struct volume_measure *volume_measure_segments(const struct seg_index *idx,
-                                               const struct volume_grid *grid, struct err *e)
+                                               const struct volume_grid *grid, int32_t only,
+                                               struct err *e)
 {
+    measure_only = only;
+    const struct seg_segment *only_seg = only >= 0 ? decoder_seg_segment(idx, only) : NULL;
     size_t ns = idx->n_segments;
     struct volume_measure *out = calloc(ns ? ns : 1, sizeof *out);
     struct acc *accs = calloc(ns ? ns : 1, sizeof *accs);
@@ -152,6 +159,13 @@ struct volume_measure *volume_measure_segments(const struct seg_index *idx,
         }
         if (idx->type != SEG_TYPE_LABELMAP && !acc_for(idx, accs, fr->segment_number))
             continue;
+        if (idx->type == SEG_TYPE_LABELMAP && only >= 0) { /* only the frames holding that label */
+            bool has = false;
+            for (size_t n = 0; only_seg && n < only_seg->n_frames && !has; n++)
+                has = only_seg->frames[n] == f;
+            if (!has)
+                continue;
+        }
         struct seg_pixels px;
         if (!decoder_frame_read(idx, f, &px, e)) {
             err_prefix(e, "frame %u", f);

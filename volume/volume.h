@@ -149,9 +149,11 @@ struct volume_measure {
 };
 
 /* New array of idx->n_segments measurements (in segment order), free(). grid NULL:
- * slide / position-less (pixels and area only). */
+ * slide / position-less (pixels and area only). only >= 0: measure that segment
+ * alone (the others stay zero); -1: all. */
 struct volume_measure *volume_measure_segments(const struct seg_index *idx,
-                                               const struct volume_grid *grid, struct err *e);
+                                               const struct volume_grid *grid, int32_t only,
+                                               struct err *e);
 
 /* One segment's whole total pixel matrix (slide SEGs) as one PNG appended to out:
  * tiles from TILED_FULL implicit order or TILED_SPARSE positions, missing tiles

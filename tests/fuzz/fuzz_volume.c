@@ -84,13 +84,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct err oe = ERR_INIT;
         volume_labelmap_overlap(idx, &g, &ov, &oe);
         struct err me = ERR_INIT;
-        free(volume_measure_segments(idx, &g, &me));
+        free(volume_measure_segments(idx, &g, -1, &me));
         volume_grid_free(&g);
     } else {
         if (ge.code == ERR_OK || !ge.msg[0])
             abort();
         struct err me = ERR_INIT;
-        free(volume_measure_segments(idx, NULL, &me));
+        free(volume_measure_segments(idx, NULL, -1, &me));
         if (idx->n_segments) {
             struct err te = ERR_INIT;
             volume_total_png(idx, idx->segments[0].number, 1u << 16, &b, &te);
