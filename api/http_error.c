@@ -22,6 +22,8 @@ static const struct {
     {ERR_NOMEM, 503, 0xA700},
     {ERR_INTERNAL, 500, 0x0110},
     {ERR_NO_SPACE, 507, 0xA700},    /* disk full: nothing half-written is kept */
+    {ERR_UPSTREAM, 502, 0xA700},    /* the upstream archive failed: nothing cached */
+    {ERR_TIMEOUT, 504, 0xA700},
 };
 
 unsigned api_stow_reason_from_err(enum err_code code)
@@ -60,7 +62,9 @@ const char *api_status_reason(int status)
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
     case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     case 507: return "Insufficient Storage";
     }
     return "Error";

@@ -45,6 +45,8 @@ const char *err_code_name(enum err_code code)
     case ERR_NOMEM: return "no_memory";
     case ERR_INTERNAL: return "internal";
     case ERR_NO_SPACE: return "no_space";
+    case ERR_UPSTREAM: return "upstream";
+    case ERR_TIMEOUT: return "timeout";
     }
     return "unknown";
 }

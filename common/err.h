@@ -21,6 +21,8 @@ enum err_code {
     ERR_NOMEM,
     ERR_INTERNAL,
     ERR_NO_SPACE,    /* the disk (or quota) is full: 507 / STOW 0xA700 */
+    ERR_UPSTREAM,    /* the upstream archive failed or answered garbage: 502 */
+    ERR_TIMEOUT,     /* the upstream archive did not answer in time: 504 */
 };
 
 struct err {
