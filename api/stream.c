@@ -1,5 +1,7 @@
 #include "api/stream.h"
 
+#include "api/pipe.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -8,7 +10,8 @@
 #include <unistd.h>
 
 struct piece {
-    uint8_t *mem; /* NULL: a file */
+    struct api_pipe *pipe; /* set: bytes from a producer thread */
+    uint8_t *mem; /* NULL (and no pipe): a file */
     char *path;
     uint64_t len;
     int fd;        /* taken files: open since before the headers, or -1 */
@@ -25,6 +28,7 @@ struct api_stream {
     uint64_t cur_off; /* offset inside it */
     uint64_t pos;     /* stream position of the next byte */
     size_t n_open;    /* pieces holding a descriptor (API_STREAM_OPEN_MAX) */
+    bool async;       /* has a pipe piece */
 };
 
 struct api_stream *api_stream_new(struct err *e)
@@ -171,9 +175,40 @@ static int piece_fd(struct piece *pc)
     return fd;
 }
 
+bool api_stream_add_pipe(struct api_stream *s, struct api_pipe *p, uint64_t len, struct err *e)
+{
+    struct piece *pc = grow(s, e);
+    if (!pc) {
+        api_pipe_close_read(p);
+        return false;
+    }
+    pc->pipe = p;
+    pc->len = len;
+    s->n++;
+    s->total = len == API_STREAM_SIZE_UNKNOWN ? API_STREAM_SIZE_UNKNOWN : s->total + len;
+    s->async = true;
+    return true;
+}
+
 uint64_t api_stream_size(const struct api_stream *s) { return s->total; }
 
+bool api_stream_async(const struct api_stream *s) { return s->async; }
+
+void api_stream_set_wake(struct api_stream *s, void (*wake)(void *arg), void *arg)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->p[i].pipe)
+            api_pipe_set_wake(s->p[i].pipe, wake, arg);
+}
+
 ssize_t api_stream_read(struct api_stream *s, uint64_t pos, void *buf, size_t max)
+{
+    ssize_t n = api_stream_read_async(s, pos, buf, max, NULL, NULL);
+    return n == API_STREAM_AGAIN ? -1 : n;
+}
+
+ssize_t api_stream_read_async(struct api_stream *s, uint64_t pos, void *buf, size_t max,
+                              void (*suspend)(void *arg), void *arg)
 {
     if (pos != s->pos)
         return -1; /* sequential only */
@@ -181,6 +216,27 @@ ssize_t api_stream_read(struct api_stream *s, uint64_t pos, void *buf, size_t ma
     uint8_t *out = buf;
     while (done < max && s->cur < s->n) {
         struct piece *pc = &s->p[s->cur];
+        if (pc->pipe) {
+            if (done)
+                break; /* hand over what we have; the pipe next time */
+            ssize_t got = api_pipe_read(pc->pipe, out, max, suspend, arg);
+            if (got == API_PIPE_AGAIN)
+                return suspend ? API_STREAM_AGAIN : -1;
+            if (got == API_PIPE_ERROR)
+                return -1;
+            if (got == API_PIPE_EOF) {
+                if (pc->len != API_STREAM_SIZE_UNKNOWN && s->cur_off != pc->len)
+                    return -1; /* shorter than announced */
+                s->cur++;
+                s->cur_off = 0;
+                continue;
+            }
+            if (pc->len != API_STREAM_SIZE_UNKNOWN && s->cur_off + (uint64_t)got > pc->len)
+                return -1; /* longer than announced */
+            s->cur_off += (uint64_t)got;
+            done += (size_t)got;
+            break;
+        }
         uint64_t left = pc->len - s->cur_off;
         if (!left) {
             if (pc->fd >= 0) {
@@ -219,6 +275,8 @@ void api_stream_free(struct api_stream *s)
         free(s->p[i].path);
         if (s->p[i].fd >= 0)
             close(s->p[i].fd);
+        if (s->p[i].pipe)
+            api_pipe_close_read(s->p[i].pipe);
     }
     free(s->p);
     free(s);

@@ -43,8 +43,24 @@ bool api_stream_take_file(struct api_stream *s, const char *path, struct api_str
 bool api_stream_add_taken(struct api_stream *s, struct api_stream_file *f, struct err *e);
 /* Releases f when it will not be added. */
 void api_stream_file_release(struct api_stream_file *f);
-/* Total bytes. */
+/* Appends a pipe (api/pipe.h) fed by a producer thread: len bytes, or
+ * API_STREAM_SIZE_UNKNOWN (it must then be the last piece). The stream takes
+ * the consumer's side of the pipe (closed by api_stream_free). */
+struct api_pipe;
+#define API_STREAM_SIZE_UNKNOWN UINT64_MAX
+bool api_stream_add_pipe(struct api_stream *s, struct api_pipe *p, uint64_t len, struct err *e);
+/* Total bytes, or API_STREAM_SIZE_UNKNOWN. */
 uint64_t api_stream_size(const struct api_stream *s);
+/* True when a read may answer API_STREAM_AGAIN (the stream has a pipe). */
+bool api_stream_async(const struct api_stream *s);
+/* The callback that ends a suspension (see api_stream_read_async). */
+void api_stream_set_wake(struct api_stream *s, void (*wake)(void *arg), void *arg);
+#define API_STREAM_AGAIN (-3)
+/* As api_stream_read, for streams with a pipe: API_STREAM_AGAIN when no byte is
+ * there yet (suspend(arg) was called first; the wake callback follows), 0 at
+ * the end, -1 on an error (a producer failure included). */
+ssize_t api_stream_read_async(struct api_stream *s, uint64_t pos, void *buf, size_t max,
+                              void (*suspend)(void *arg), void *arg);
 /* Copies up to max bytes starting at pos (reads must be sequential) into buf.
  * Returns the count, or -1 on an I/O error (a file vanished or shrank). */
 ssize_t api_stream_read(struct api_stream *s, uint64_t pos, void *buf, size_t max);
