@@ -1,0 +1,39 @@
+/* Re-encoding a whole DICOM object into another transfer syntax, for WADO-RS
+ * transfer-syntax negotiation (PS3.18: no transfer-syntax parameter means
+ * Explicit VR Little Endian). Uncompressed syntaxes convert into one another
+ * always (Implicit / Explicit, Little / Big Endian, Deflated); a compressed
+ * source converts only where DCMTK has a decoder registered (none here: those
+ * answer ERR_UNSUPPORTED, which the api turns into 406). */
+#ifndef SEGWEB_DECODER_TRANSCODE_H
+#define SEGWEB_DECODER_TRANSCODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DECODER_TS_EXPLICIT_LE "1.2.840.10008.1.2.1"
+#define DECODER_TS_IMPLICIT_LE "1.2.840.10008.1.2"
+#define DECODER_TS_EXPLICIT_BE "1.2.840.10008.1.2.2"
+#define DECODER_TS_DEFLATED "1.2.840.10008.1.2.1.99"
+
+/* Whether ts is one of the four uncompressed syntaxes above. */
+bool decoder_ts_uncompressed(const char *ts);
+
+/* Writes the object at in_path, re-encoded in transfer syntax ts (one of the
+ * uncompressed four), as a Part 10 file at out_path (created or replaced). At
+ * most max_bytes of output (ERR_LIMIT beyond). ERR_UNSUPPORTED when the
+ * object's pixel data cannot be decoded into ts; ERR_INVALID when it does not
+ * parse. */
+bool decoder_transcode(const char *in_path, const char *ts, const char *out_path, uint64_t max_bytes,
+                       struct err *e);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
