@@ -110,7 +110,7 @@ struct api_multipart *api_multipart_new(const char *boundary, const struct api_m
 {
     size_t n = strlen(boundary);
     if (n < 1 || n > API_MULTIPART_BOUNDARY_MAX || boundary[n - 1] == ' ') {
-        err_set(e, ERR_PARSE, "multipart boundary must be 1..70 characters");
+        err_set(e, ERR_PARSE, "multipart boundary must be 1..%d characters", API_MULTIPART_BOUNDARY_MAX);
         return NULL;
     }
     for (size_t i = 0; i < n; i++)

@@ -16,7 +16,7 @@
 
 #include "common/err.h"
 
-#define API_MULTIPART_BOUNDARY_MAX 70   /* RFC 2046 */
+#define API_MULTIPART_BOUNDARY_MAX 512  /* RFC 2046 says 70; Orthanc sends 73: liberal in what we accept */
 #define API_MULTIPART_HEADERS_MAX 8192  /* header bytes of one part */
 
 struct api_multipart_cb {

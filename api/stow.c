@@ -114,7 +114,7 @@ struct api_stow *api_stow_begin(struct store *store, const char *content_type, s
         err_set(e, ERR_NOT_FOUND, "no store");
         return NULL;
     }
-    char media[128], type[128], boundary[256];
+    char media[128], type[128], boundary[API_MULTIPART_BOUNDARY_MAX + 1];
     if (!content_type || !*content_type) {
         err_set(e, ERR_UNSUPPORTED, "STOW-RS needs Content-Type multipart/related; type=\"application/dicom\"");
         return NULL;

@@ -128,8 +128,22 @@ int main(void)
     e = (struct err)ERR_INIT;
     CHECK(!api_multipart_new("a\rb", &CB, &s, &e), "CR in boundary");
     e = (struct err)ERR_INIT;
-    CHECK(!api_multipart_new("0123456789012345678901234567890123456789012345678901234567890123456789X",
-                             &CB, &s, &e), "71-char boundary");
+    char longb[API_MULTIPART_BOUNDARY_MAX + 2];
+    memset(longb, 'x', sizeof longb - 1);
+    longb[sizeof longb - 1] = 0;
+    CHECK(!api_multipart_new(longb, &CB, &s, &e), "boundary over API_MULTIPART_BOUNDARY_MAX");
+    /* Orthanc's DICOMweb client sends 73 characters (two UUIDs); a few hundred pass */
+    longb[73] = 0;
+    e = (struct err)ERR_INIT;
+    struct api_multipart *m73 = api_multipart_new(longb, &CB, &s, &e);
+    CHECK(m73 != NULL, "73-char boundary: %s", e.msg);
+    api_multipart_free(m73);
+    longb[300] = 'x';
+    longb[API_MULTIPART_BOUNDARY_MAX] = 0;
+    e = (struct err)ERR_INIT;
+    m73 = api_multipart_new(longb, &CB, &s, &e);
+    CHECK(m73 != NULL, "%d-char boundary: %s", API_MULTIPART_BOUNDARY_MAX, e.msg);
+    api_multipart_free(m73);
 
     /* Content-Type parameters */
     char media[64], type[64], bnd[128];
