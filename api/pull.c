@@ -141,7 +141,7 @@ static void class_put(struct api_pull *p, const char *sop, bool is_seg)
         i = (i + 1) % CLASS_TABLE;
     if (!p->classes[i].sop[0])
         p->n_classes++;
-    strcpy(p->classes[i].sop, sop);
+    snprintf(p->classes[i].sop, sizeof p->classes[i].sop, "%s", sop);
     p->classes[i].is_seg = is_seg;
     pthread_mutex_unlock(&p->mu);
 }
