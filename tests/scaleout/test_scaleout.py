@@ -13,7 +13,9 @@ import glob
 import http.client
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -193,4 +195,126 @@ def test_routing_by_instance():
         if nginx:
             nginx.stop()
         rcs = [r.stop() for r in replicas]
+    assert all(rc == 0 for rc in rcs), rcs
+
+
+# ---------------------------------------------------------------------------
+# Replicas pulling through from the archive: the issue's replay.
+
+
+def distinct_segs():
+    seen, out = set(), []
+    for p in corpus_segs():
+        u = uids(p)
+        if u[2] not in seen:
+            seen.add(u[2])
+            out.append(p)
+    return out
+
+
+def metric(port, name):
+    st, _, body = http_request(port, "GET", "/metrics")
+    assert st == 200
+    m = re.search(rb"^" + name.encode() + rb" ([0-9.e+]+)$", body, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def start_balanced(o, segs, cache_bytes, tries=8):
+    """Three replicas + nginx whose hash ring gives no replica more SEG bytes than its
+    cache holds (the ring depends on the replicas' ports, which are random): probed with
+    a URL of each instance that routes like the instance but answers 404 cheaply."""
+    for _ in range(tries):
+        caches = [tempfile.mkdtemp(prefix="segweb-scale-cache-") for _ in range(3)]
+        reps = [Replica(["--upstream", o.dicomweb, "--cache-dir", c, "--cache-max-bytes", str(cache_bytes)])
+                for c in caches]
+        nginx = Nginx([r.port for r in reps])
+        share = {}
+        for p in segs:
+            s, se, i = uids(p)
+            st, h, _ = nginx.request("GET", f"/studies/{s}/series/{se}/instances/{i}/probe-routing")
+            assert st == 404
+            share[h["x-segweb-replica"]] = share.get(h["x-segweb-replica"], 0) + os.path.getsize(p)
+        if len(share) == 3 and max(share.values()) <= cache_bytes:
+            return reps, caches, nginx, share
+        nginx.stop()
+        for r in reps:
+            r.stop()
+        for c in caches:
+            shutil.rmtree(c, ignore_errors=True)
+    pytest.skip("no balanced hash ring in %d tries" % tries)
+
+
+def test_replicas_pull_through(orthanc):
+    segs = distinct_segs()
+    for p in segs:  # test_orthanc_archive may have run first: uploading again is a no-op
+        orthanc.upload(p)
+    work = sum(os.path.getsize(p) for p in segs)
+    cache_bytes = int(work / 2.5)  # the working set is 2.5x one replica's cache
+    reps, caches, nginx, share = start_balanced(orthanc, segs, cache_bytes)
+    try:
+        urls = []
+        for p in segs:
+            s, se, i = uids(p)
+            b = f"/studies/{s}/series/{se}/instances/{i}"
+            urls += [b + "/segments", b + "/frames/1/rendered", b + "/metadata"]
+        # warm-up: every SEG once
+        for u in urls[::3]:
+            st, _, body = nginx.request("GET", u)
+            assert st == 200, (u, st, body[:300])
+        warm = [(metric(r.port, "segweb_upstream_cache_hits_total"),
+                 metric(r.port, "segweb_upstream_cache_misses_total")) for r in reps]
+        # replay: 4 rounds over every URL
+        failures = []
+        for _ in range(4):
+            for u in urls:
+                st, _, _ = nginx.request("GET", u)
+                if st != 200:
+                    failures.append((u, st))
+        assert not failures, failures[:5]
+        pulls = sum(metric(r.port, "segweb_upstream_pulls_total") for r in reps)
+        assert pulls / len(segs) == 1.0, f"upstream fetches per distinct SEG: {pulls / len(segs):.2f}"
+        hits = sum(metric(r.port, "segweb_upstream_cache_hits_total") - w[0] for r, w in zip(reps, warm))
+        misses = sum(metric(r.port, "segweb_upstream_cache_misses_total") - w[1] for r, w in zip(reps, warm))
+        assert hits / (hits + misses) >= 0.95, (hits, misses)
+        print(f"scaleout: {len(segs)} SEGs, {work} bytes, cache {cache_bytes} per replica, shares {sorted(share.values())}, "
+              f"fetches/SEG {pulls / len(segs):.2f}, hit ratio {hits / (hits + misses):.3f}")
+
+        # the same ETag for the same resource from every replica (each pulls it itself)
+        for u in [u for u in urls if not u.endswith("/metadata")][:6]:
+            tags = {http_request(r.port, "GET", u)[1].get("etag") for r in reps}
+            assert len(tags) == 1 and None not in tags, (u, tags)
+
+        # one replica killed mid-run: zero failed client requests
+        stop = threading.Event()
+        errors, count = [], [0]
+
+        def client(k):
+            j = k
+            while not stop.is_set():
+                u = urls[j % len(urls)]
+                j += 7
+                try:
+                    st, _, _ = nginx.request("GET", u, timeout=30)
+                    if st != 200:
+                        errors.append((u, st))
+                except OSError as e:
+                    errors.append((u, repr(e)))
+                count[0] += 1
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        victim = reps.pop(0)
+        victim.kill9()
+        time.sleep(2.5)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert count[0] > 30 and not errors, (count[0], errors[:5])
+    finally:
+        nginx.stop()
+        rcs = [r.stop() for r in reps]
+        for c in caches:
+            shutil.rmtree(c, ignore_errors=True)
     assert all(rc == 0 for rc in rcs), rcs
