@@ -23,6 +23,7 @@
 #include "api/path_confine.h"
 #include "api/png_cache.h"
 #include "api/lint.h"     /* segweb lint */
+#include "api/pull.h"
 #include "api/render.h"
 #include "api/rendered.h" /* segweb render */
 #include "api/request.h"

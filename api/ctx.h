@@ -12,6 +12,7 @@
 #include "common/err.h"
 
 struct api_cache;
+struct api_pull;
 struct api_resource;
 struct seg_limits;
 struct store;
@@ -38,6 +39,8 @@ struct api_ctx {
     size_t gzip_min_bytes;            /* JSON bodies smaller than this are not compressed */
     size_t max_json_bytes;            /* --max-json-bytes: larger JSON answers are refused (413); 0: no limit */
     atomic_bool ready;                /* /readyz: true once serving, false while draining */
+    struct api_pull *pull;            /* --upstream: pull-through (api/pull.h), or NULL */
+    const char *url_base;             /* --public-url + --base-path: the prefix of the URLs we write ("" none) */
 };
 
 #endif

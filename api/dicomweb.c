@@ -9,8 +9,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/http_error.h"
+#include "api/pullthrough.h"
 #include "api/handlers.h"
 #include "api/index_json.h"
 #include "api/route.h"
@@ -114,14 +116,17 @@ bool api_accepts_media(const char *accept, const char *media, const char *part_t
 
 /* ---- URLs ---- */
 
-static void url_of(const struct store_attrs *a, enum api_level level, char *out, size_t sz)
+/* base: --public-url + --base-path ("" when neither is set). */
+static void url_of(const char *base, const struct store_attrs *a, enum api_level level, char *out, size_t sz)
 {
+    if (!base)
+        base = "";
     if (level == API_LEVEL_STUDY)
-        snprintf(out, sz, "/studies/%s", a->study_uid);
+        snprintf(out, sz, "%s/studies/%s", base, a->study_uid);
     else if (level == API_LEVEL_SERIES)
-        snprintf(out, sz, "/studies/%s/series/%s", a->study_uid, a->series_uid);
+        snprintf(out, sz, "%s/studies/%s/series/%s", base, a->study_uid, a->series_uid);
     else
-        snprintf(out, sz, "/studies/%s/series/%s/instances/%s", a->study_uid, a->series_uid,
+        snprintf(out, sz, "%s/studies/%s/series/%s/instances/%s", base, a->study_uid, a->series_uid,
                  a->sop_uid);
 }
 
@@ -143,37 +148,116 @@ static void boundary_make(const struct api_request *req, char *out, size_t sz)
     snprintf(out, sz, "segweb-%016lx%08lx", h, (unsigned long)random());
 }
 
+/* ---- transfer syntax (PS3.18 8.7.3) ---- */
+
+#define TS_EXPLICIT_LE "1.2.840.10008.1.2.1"
+
+void api_accept_transfer_syntax(const char *accept, char *out, size_t sz)
+{
+    out[0] = 0;
+    const char *p = accept ? strcasestr(accept, "transfer-syntax") : NULL;
+    if (!p)
+        return;
+    p += 15;
+    while (*p == ' ')
+        p++;
+    if (*p != '=')
+        return;
+    p++;
+    while (*p == ' ' || *p == '"')
+        p++;
+    size_t n = strcspn(p, "\";, ");
+    if (n >= sz)
+        n = sz - 1;
+    memcpy(out, p, n);
+    out[n] = 0;
+}
+
+bool api_retrieve_add_part(struct api_stream *s, struct store *store, const char *boundary, const char *path,
+                           const char *stored_ts, const char *want_ts, const char *location, struct err *e)
+{
+    struct stat st;
+    if (stat(path, &st))
+        return err_set(e, ERR_NOT_FOUND, "instance file missing");
+    /* no transfer-syntax: Explicit VR Little Endian; "*": the stored bytes */
+    const char *want = want_ts && *want_ts ? want_ts : TS_EXPLICIT_LE;
+    bool as_stored = !strcmp(want, "*") || (stored_ts && !strcmp(want, stored_ts));
+    char head[1536];
+    if (as_stored) {
+        /* taken before any header goes out: the part's Content-Length and bytes are
+         * those of one file (api/stream.h) */
+        struct api_stream_file f;
+        if (!api_stream_take_file(s, path, &f, e))
+            return false;
+        int n = snprintf(head, sizeof head,
+                         "--%s\r\nContent-Type: application/dicom; transfer-syntax=%s\r\nContent-Length: %llu\r\n"
+                         "Content-Location: %s\r\n\r\n",
+                         boundary, stored_ts && *stored_ts ? stored_ts : "*", (unsigned long long)f.size, location);
+        if (n < 0 || (size_t)n >= sizeof head) {
+            api_stream_file_release(&f);
+            return err_set(e, ERR_INTERNAL, "part header too long");
+        }
+        if (!api_stream_add_mem(s, head, (size_t)n, e)) {
+            api_stream_file_release(&f);
+            return false;
+        }
+        return api_stream_add_taken(s, &f, e) && api_stream_add_mem(s, "\r\n", 2, e);
+    }
+    if (!decoder_ts_uncompressed(want))
+        return err_set(e, ERR_NOT_ACCEPTABLE, "transfer syntax %s cannot be produced (stored as %s)", want,
+                       stored_ts && *stored_ts ? stored_ts : "unknown");
+    char tmp[PATH_MAX];
+    int fd = -1;
+    if (!store || !store_tmp_create(store, tmp, sizeof tmp, &fd, e))
+        return store ? false : err_set(e, ERR_INTERNAL, "no temp space for re-encoding");
+    close(fd);
+    struct err te = ERR_INIT;
+    bool ok = decoder_transcode(path, want, tmp, 1u << 30, &te);
+    if (!ok) {
+        unlink(tmp);
+        if (te.code == ERR_UNSUPPORTED)
+            return err_set(e, ERR_NOT_ACCEPTABLE, "%s", te.msg);
+        *e = te;
+        return false;
+    }
+    /* into memory: the temp file goes now, whatever happens to the stream */
+    FILE *f = fopen(tmp, "rb");
+    unlink(tmp);
+    if (!f)
+        return err_set(e, ERR_IO, "re-encoded object vanished");
+    struct buf b = {0};
+    char chunk[65536];
+    size_t k;
+    while (ok && (k = fread(chunk, 1, sizeof chunk, f)) > 0)
+        ok = buf_append(&b, chunk, k, e);
+    fclose(f);
+    int n = snprintf(head, sizeof head,
+                     "--%s\r\nContent-Type: application/dicom; transfer-syntax=%s\r\nContent-Length: %zu\r\n"
+                     "Content-Location: %s\r\n\r\n",
+                     boundary, want, b.len, location);
+    ok = ok && n > 0 && (size_t)n < sizeof head && api_stream_add_mem(s, head, (size_t)n, e) &&
+         api_stream_add_mem(s, b.data, b.len, e) && api_stream_add_mem(s, "\r\n", 2, e);
+    buf_free(&b);
+    return ok;
+}
+
 /* ---- retrieve ---- */
 
 struct retrieve_ctx {
     struct api_stream *s;
     const char *boundary;
+    struct store *store;
+    const char *want_ts;
+    const char *base;
 };
 
 static bool retrieve_fn(void *arg, const struct store_attrs *a, const char *path, struct err *e)
 {
     struct retrieve_ctx *rc = arg;
-    /* Taken before any header goes out: the part's Content-Length and bytes are
-     * those of one file (api/stream.h). */
-    struct api_stream_file f;
-    if (!api_stream_take_file(rc->s, path, &f, e)) {
-        err_prefix(e, "%s", a->sop_uid);
-        return false;
-    }
-    char head[512];
-    int n = snprintf(head, sizeof head,
-                     "--%s\r\nContent-Type: application/dicom\r\nContent-Length: %llu\r\n"
-                     "Content-Location: /studies/%.64s/series/%.64s/instances/%.64s\r\n\r\n",
-                     rc->boundary, (unsigned long long)f.size, a->study_uid, a->series_uid, a->sop_uid);
-    if (n < 0 || (size_t)n >= sizeof head) {
-        api_stream_file_release(&f);
-        return err_set(e, ERR_INTERNAL, "part header too long");
-    }
-    if (!api_stream_add_mem(rc->s, head, (size_t)n, e)) {
-        api_stream_file_release(&f);
-        return false;
-    }
-    return api_stream_add_taken(rc->s, &f, e) && api_stream_add_mem(rc->s, "\r\n", 2, e);
+    char location[4 * STORE_UID_MAX + 1024];
+    url_of(rc->base, a, API_LEVEL_INSTANCE, location, sizeof location);
+    return api_retrieve_add_part(rc->s, rc->store, rc->boundary, path, a->transfer_syntax_uid, rc->want_ts,
+                                 location, e);
 }
 
 void api_retrieve_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
@@ -185,12 +269,17 @@ void api_retrieve_get(struct api_ctx *ctx, const struct api_request *req, struct
     }
     char boundary[64];
     boundary_make(req, boundary, sizeof boundary);
-    struct retrieve_ctx rc = {api_stream_new(&e), boundary};
+    char want_ts[80];
+    api_accept_transfer_syntax(req->accept, want_ts, sizeof want_ts);
+    struct retrieve_ctx rc = {api_stream_new(&e), boundary, ctx->store, want_ts, ctx->url_base};
     size_t n = 0;
     if (!rc.s || !store_instances_each(ctx->store, req->res.study, scope_series(req), scope_sop(req),
                                        retrieve_fn, &rc, &n, &e)) {
         api_stream_free(rc.s);
-        api_response_from_err(r, &e);
+        if (e.code == ERR_NOT_FOUND && ctx->pull) /* not stored: from the upstream */
+            api_pullthrough_retrieve(ctx, req, r);
+        else
+            api_response_from_err(r, &e);
         return;
     }
     char tail[96];
@@ -233,13 +322,14 @@ static void json_limit_fail(const struct api_ctx *ctx, struct api_response *r, s
 struct metadata_ctx {
     struct buf *out;
     size_t count;
+    const char *base;
 };
 
 static bool metadata_fn(void *arg, const struct store_attrs *a, const char *path, struct err *e)
 {
     struct metadata_ctx *mc = arg;
-    char url[4 * STORE_UID_MAX + 64], pixel[sizeof url + 16], bulk[sizeof url + 16];
-    url_of(a, API_LEVEL_INSTANCE, url, sizeof url);
+    char url[4 * STORE_UID_MAX + 1024], pixel[sizeof url + 16], bulk[sizeof url + 16];
+    url_of(mc->base, a, API_LEVEL_INSTANCE, url, sizeof url);
     snprintf(pixel, sizeof pixel, "%s/frames/1", url);
     snprintf(bulk, sizeof bulk, "%s/bulkdata", url);
     if (mc->count++ && !buf_append(mc->out, ",", 1, e))
@@ -254,14 +344,19 @@ void api_metadata_get(struct api_ctx *ctx, const struct api_request *req, struct
         api_response_error(r, 406, "this resource is application/dicom+json");
         return;
     }
-    struct metadata_ctx mc = {&r->body, 0};
+    struct metadata_ctx mc = {&r->body, 0, ctx->url_base};
     size_t n = 0;
     json_limit_begin(ctx, r);
     if (!buf_append(&r->body, "[", 1, &e) ||
         !store_instances_each(ctx->store, req->res.study, scope_series(req), scope_sop(req),
                               metadata_fn, &mc, &n, &e) ||
         !buf_append(&r->body, "]", 1, &e)) {
-        json_limit_fail(ctx, r, &e);
+        if (e.code == ERR_NOT_FOUND && ctx->pull) { /* not stored: from the upstream */
+            buf_free(&r->body);
+            api_pullthrough_metadata(ctx, req, r);
+        } else {
+            json_limit_fail(ctx, r, &e);
+        }
         return;
     }
     r->body.limit = 0;
@@ -277,6 +372,12 @@ bool api_frames_multipart_get(const struct seg_index *idx, const struct api_requ
 {
     const uint32_t *frames = req->frame_list;
     size_t n = req->n_frame_list;
+    /* frames come decoded: Explicit VR Little Endian's uncompressed bytes (or "*") */
+    char want_ts[80];
+    api_accept_transfer_syntax(req->accept, want_ts, sizeof want_ts);
+    if (*want_ts && strcmp(want_ts, "*") && strcmp(want_ts, TS_EXPLICIT_LE))
+        return err_set(e, ERR_NOT_ACCEPTABLE, "frames are served uncompressed (transfer-syntax=%s), not %s",
+                       TS_EXPLICIT_LE, want_ts);
     for (size_t i = 0; i < n; i++)
         if (frames[i] < 1 || frames[i] > idx->number_of_frames)
             return err_set(e, ERR_NOT_FOUND, "frame %u out of range 1..%u", frames[i],
@@ -377,6 +478,7 @@ struct search_ctx {
     int level;
     bool include[N_ATTRS];
     size_t count;
+    const char *base;
 };
 
 static json_t *value_json(const struct qattr *q, const char *text, long long num, bool is_num)
@@ -395,7 +497,7 @@ static json_t *value_json(const struct qattr *q, const char *text, long long num
         } else if (!strcmp(q->vr, "CS") && strchr(text, '\\')) {
             json_t *vals = json_array();
             char tmp[512];
-            snprintf(tmp, sizeof tmp, "%s", text);
+            snprintf(tmp, sizeof tmp, "%.511s", text);
             for (char *save = NULL, *t = strtok_r(tmp, "\\", &save); t; t = strtok_r(NULL, "\\", &save))
                 json_array_append_new(vals, api_json_text(t));
             json_object_set_new(o, "Value", vals);
@@ -411,8 +513,8 @@ static bool search_fn(void *arg, const struct store_row *row, struct err *e)
     struct search_ctx *sc = arg;
     const struct store_attrs *a = &row->a;
     json_t *obj = json_object();
-    char url[4 * STORE_UID_MAX + 64];
-    url_of(a, sc->level == 0 ? API_LEVEL_STUDY : sc->level == 1 ? API_LEVEL_SERIES : API_LEVEL_INSTANCE,
+    char url[4 * STORE_UID_MAX + 1024];
+    url_of(sc->base, a, sc->level == 0 ? API_LEVEL_STUDY : sc->level == 1 ? API_LEVEL_SERIES : API_LEVEL_INSTANCE,
            url, sizeof url);
     for (size_t i = 0; i < N_ATTRS; i++) {
         if (!sc->include[i])
@@ -481,7 +583,7 @@ static void search(struct api_ctx *ctx, const struct api_request *req, struct ap
         api_response_error(r, 406, "search results are application/dicom+json");
         return;
     }
-    struct search_ctx sc = {&r->body, level, {false}, 0};
+    struct search_ctx sc = {&r->body, level, {false}, 0, ctx->url_base};
     for (size_t i = 0; i < N_ATTRS; i++)
         sc.include[i] = ATTRS[i].def && (ATTRS[i].only ? ATTRS[i].level == level : ATTRS[i].level == level) ;
     for (size_t i = 0; i < N_ATTRS; i++) /* the UIDs of the levels above, and the URL */
@@ -562,6 +664,18 @@ static void search(struct api_ctx *ctx, const struct api_request *req, struct ap
         return;
     }
     r->body.limit = 0;
+    if (ctx->pull) { /* --upstream: its answer merged in, one entry per UID */
+        static const char *const KEY[] = {"0020000D", "0020000E", "00080018"};
+        struct err ue = ERR_INIT;
+        if (!api_pullthrough_search(ctx, req, KEY[level], limit, &r->body, &ue)) {
+            char w[300];
+            snprintf(w, sizeof w, "199 segweb \"upstream results missing: %.200s\"", ue.msg);
+            for (char *c = w + 12; *c && c[1]; c++)
+                if (*c == '"' || (unsigned char)*c < 0x20)
+                    *c = '\'';
+            api_response_header_set(r, "Warning", w);
+        }
+    }
     r->status = 200;
     snprintf(r->content_type, sizeof r->content_type, "application/dicom+json");
     api_response_header_set(r, "Cache-Control", "no-cache");

@@ -24,4 +24,16 @@
  * multipart, "multipart/related" whose type parameter (if any) is `part_type`. */
 bool api_accepts_media(const char *accept, const char *media, const char *part_type);
 
+/* The transfer-syntax parameter of an Accept value ("*", a UID), "" when absent. */
+void api_accept_transfer_syntax(const char *accept, char *out, size_t sz);
+
+struct api_stream;
+struct store;
+/* One part of a WADO-RS retrieve: the object at path in transfer syntax want_ts
+ * ("" means Explicit VR Little Endian, "*" the stored bytes), re-encoded when needed
+ * (uncompressed syntaxes only; temp space from store). ERR_NOT_ACCEPTABLE (406)
+ * when it cannot be produced. location: the part's Content-Location. */
+bool api_retrieve_add_part(struct api_stream *s, struct store *store, const char *boundary, const char *path,
+                           const char *stored_ts, const char *want_ts, const char *location, struct err *e);
+
 #endif

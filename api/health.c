@@ -4,6 +4,7 @@
 
 #include "api/handlers.h"
 #include "api/http_error.h"
+#include "api/pull.h"
 
 static void json_static(struct api_response *r, const char *text)
 {
@@ -22,8 +23,15 @@ void api_health_get(struct api_ctx *ctx, const struct api_request *req, struct a
 
 void api_ready_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
 {
+    /* With --upstream the answer says how the archive is doing, but stays 200 while it is
+     * down: every replica shares the archive, and what is stored or cached is still served. */
+    char text[96];
+    if (ctx->pull)
+        snprintf(text, sizeof text, "{\"status\":\"ready\",\"upstream\":\"%s\"}", api_pull_state(ctx->pull));
+    else
+        snprintf(text, sizeof text, "{\"status\":\"ready\"}");
     if (atomic_load(&ctx->ready))
-        json_static(r, "{\"status\":\"ready\"}");
+        json_static(r, text);
     else
         api_response_error(r, 503, "not ready (starting or shutting down)");
     api_response_header_set(r, "Cache-Control", "no-store");
@@ -32,7 +40,8 @@ void api_ready_get(struct api_ctx *ctx, const struct api_request *req, struct ap
 void api_metrics_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
 {
     struct err e = ERR_INIT;
-    if (ctx->metrics && ctx->metrics(ctx->metrics_arg, &r->body, &e)) {
+    if (ctx->metrics && ctx->metrics(ctx->metrics_arg, &r->body, &e) &&
+        (!ctx->pull || api_pull_metrics(ctx->pull, &r->body, &e))) {
         r->status = 200;
         snprintf(r->content_type, sizeof r->content_type, "text/plain; version=0.0.4; charset=utf-8");
         api_response_header_set(r, "Cache-Control", "no-store");

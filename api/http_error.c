@@ -24,6 +24,7 @@ static const struct {
     {ERR_NO_SPACE, 507, 0xA700},    /* disk full: nothing half-written is kept */
     {ERR_UPSTREAM, 502, 0xA700},    /* the upstream archive failed: nothing cached */
     {ERR_TIMEOUT, 504, 0xA700},
+    {ERR_NOT_ACCEPTABLE, 406, 0xC000},
 };
 
 unsigned api_stow_reason_from_err(enum err_code code)

@@ -11,8 +11,10 @@
 #include "api/dicomweb.h"
 #include "api/gzip.h"
 #include "api/negotiate.h"
+#include "api/content_id.h"
+#include "api/pullthrough.h"
 
-#define ETAG_VERSION "segweb-1"
+#define ETAG_VERSION "segweb-2"
 /* Every R/... answer is validated with its ETag (304 costs no decoding). None
  * is "immutable": no URL names its content (a hash), and a store URL changes
  * bytes after DELETE + STOW or --overwrite under the same UIDs. */
@@ -52,6 +54,9 @@ struct resolved {
     char open_path[64]; /* path files: the descriptor's name, "" when there is none */
     int fd;             /* path files: the file checked by api_path_confine_open, or -1 */
     struct api_file_id id;
+    uint64_t content; /* api/content_id.h: the ETag's identity */
+    bool pinned;   /* a pulled SEG in the object cache: release when done */
+    bool answered; /* pull-through answered (a proxied non-SEG frame) */
 };
 
 static void resolved_close(struct resolved *rs)
@@ -61,8 +66,8 @@ static void resolved_close(struct resolved *rs)
     rs->fd = -1;
 }
 
-static bool resolve(struct api_ctx *ctx, const struct api_request *req, struct resolved *out,
-                    struct err *e)
+static bool resolve(struct api_ctx *ctx, const struct api_request *req, struct api_response *r,
+                    struct resolved *out, struct err *e)
 {
     struct stat st;
     if (req->res.kind == API_RES_FILE) {
@@ -75,27 +80,49 @@ static bool resolve(struct api_ctx *ctx, const struct api_request *req, struct r
             out->open_path[0] = 0;
     } else {
         api_store_lookup_fn fn = ctx->store_lookup ? ctx->store_lookup : api_store_lookup_none;
-        if (!fn(ctx->store_arg, &req->res, out->path, sizeof out->path, e))
-            return false;
-        if (stat(out->path, &st))
+        struct err le = ERR_INIT;
+        if (!fn(ctx->store_arg, &req->res, out->path, sizeof out->path, &le)) {
+            if (le.code != ERR_NOT_FOUND || !ctx->pull) {
+                *e = le;
+                return false;
+            }
+            /* not stored: from the upstream (--upstream) */
+            if (!api_pullthrough_instance(ctx, req, r, out->path, sizeof out->path, &out->answered, e))
+                return false;
+            if (out->answered)
+                return true;
+            out->pinned = true;
+        }
+        if (stat(out->path, &st)) {
+            if (out->pinned)
+                api_pullthrough_release(ctx, &req->res);
+            out->pinned = false;
             return err_set(e, ERR_NOT_FOUND, "instance not in store: %s", req->res.sop);
+        }
     }
     out->id.dev = (uint64_t)st.st_dev;
     out->id.ino = (uint64_t)st.st_ino;
     out->id.size = (uint64_t)st.st_size;
     out->id.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    if (!api_content_id(out->open_path[0] ? out->open_path : out->path, &st, &out->content, e)) {
+        resolved_close(out);
+        if (out->pinned)
+            api_pullthrough_release(ctx, &req->res);
+        out->pinned = false;
+        return false;
+    }
     return true;
 }
 
-/* Strong ETag over the instance identity and the request variant. */
+/* Strong ETag over the object's bytes (not its path, inode or times: every replica
+ * gives the same one) and the request variant. */
 static void make_etag(const struct resolved *rs, const struct api_request *req, char out[40])
 {
     char text[PATH_MAX + 512];
     /* volume routes' variants; empty otherwise, so other routes' ETags stay as they were */
     const char *variant = req->values_binary ? (req->grid_source ? "|bs" : "|b") : req->grid_source ? "|s" : "";
-    snprintf(text, sizeof text, "%s|%s|%llu|%llu|%llu|%lld|%s|%u|%u|%d|%s|%u%s", ETAG_VERSION,
-             rs->path, (unsigned long long)rs->id.dev, (unsigned long long)rs->id.ino,
-             (unsigned long long)rs->id.size, (long long)rs->id.mtime_ns,
+    snprintf(text, sizeof text, "%s|%016llx|%llu|%s|%u|%u|%d|%s|%u%s", ETAG_VERSION,
+             (unsigned long long)rs->content, (unsigned long long)rs->id.size,
              api_route_name(req->route), req->segment, req->frame, req->style_color,
              req->source_uid, req->source_frame, variant);
     api_etag_make(text, out);
@@ -137,6 +164,48 @@ static bool gzip_body(struct api_ctx *ctx, struct api_response *r, bool gzip_ok,
     return true;
 }
 
+/* R resolved: ETag / 304, the cached index, the route's handler, gzip. Closes rs's
+ * descriptor. */
+static void serve_resolved(struct api_ctx *ctx, const struct api_request *req, struct api_response *r,
+                           struct resolved *rs, bool gzip_ok, const struct api_media *media)
+{
+    struct err e = ERR_INIT;
+    const struct api_route *rt = req->route;
+    char etag[40], etag_gz[48];
+    make_etag(rs, req, etag);
+    snprintf(etag_gz, sizeof etag_gz, "%.*s-gz\"", (int)strlen(etag) - 1, etag);
+    const char *cache_control = CACHE_VALIDATE;
+    if (api_etag_matches(req->if_none_match, etag) || api_etag_matches(req->if_none_match, etag_gz)) {
+        resolved_close(rs);
+        r->status = 304;
+        api_response_header_set(r, "ETag", gzip_ok ? etag_gz : etag);
+        api_response_header_set(r, "Cache-Control", cache_control);
+        return;
+    }
+
+    struct api_cache_entry *en =
+        api_cache_get_at(ctx->cache, rs->path, rs->open_path[0] ? rs->open_path : NULL, &rs->id, &e);
+    resolved_close(rs);
+    if (!en) {
+        err_prefix(&e, "%s", req->res.kind == API_RES_FILE ? req->res.file : req->res.sop);
+        api_response_from_err(r, &e);
+        return;
+    }
+    bool ok = rt->on_index(api_cache_value(en), req, r, &e);
+    api_cache_release(ctx->cache, en);
+    if (!ok) {
+        api_response_from_err(r, &e);
+        return;
+    }
+    if (media->json)
+        api_response_json_newline(r); /* inside the gzip stream */
+    if (media->limited && !within_limit(ctx, r))
+        return;
+    gzip_ok = gzip_body(ctx, r, gzip_ok, &e);
+    api_response_header_set(r, "ETag", gzip_ok ? etag_gz : etag);
+    api_response_header_set(r, "Cache-Control", cache_control);
+}
+
 void api_instance_serve(struct api_ctx *ctx, const struct api_request *req,
                         struct api_response *r, char *vary, size_t varysz)
 {
@@ -158,41 +227,14 @@ void api_instance_serve(struct api_ctx *ctx, const struct api_request *req,
     static __thread struct resolved rs;
     memset(&rs, 0, sizeof rs);
     rs.fd = -1;
-    if (!resolve(ctx, req, &rs, &e)) {
-        api_response_from_err(r, &e);
-        return;
-    }
-    char etag[40], etag_gz[48];
-    make_etag(&rs, req, etag);
-    snprintf(etag_gz, sizeof etag_gz, "%.*s-gz\"", (int)strlen(etag) - 1, etag);
-    const char *cache_control = CACHE_VALIDATE;
-    if (api_etag_matches(req->if_none_match, etag) || api_etag_matches(req->if_none_match, etag_gz)) {
+    if (!resolve(ctx, req, r, &rs, &e)) {
         resolved_close(&rs);
-        r->status = 304;
-        api_response_header_set(r, "ETag", gzip_ok ? etag_gz : etag);
-        api_response_header_set(r, "Cache-Control", cache_control);
-        return;
-    }
-
-    struct api_cache_entry *en =
-        api_cache_get_at(ctx->cache, rs.path, rs.open_path[0] ? rs.open_path : NULL, &rs.id, &e);
-    resolved_close(&rs);
-    if (!en) {
-        err_prefix(&e, "%s", req->res.kind == API_RES_FILE ? req->res.file : req->res.sop);
         api_response_from_err(r, &e);
         return;
     }
-    bool ok = rt->on_index(api_cache_value(en), req, r, &e);
-    api_cache_release(ctx->cache, en);
-    if (!ok) {
-        api_response_from_err(r, &e);
+    if (rs.answered) /* pull-through proxied it (a non-SEG's frames) */
         return;
-    }
-    if (media->json)
-        api_response_json_newline(r); /* inside the gzip stream */
-    if (media->limited && !within_limit(ctx, r))
-        return;
-    gzip_ok = gzip_body(ctx, r, gzip_ok, &e);
-    api_response_header_set(r, "ETag", gzip_ok ? etag_gz : etag);
-    api_response_header_set(r, "Cache-Control", cache_control);
+    serve_resolved(ctx, req, r, &rs, gzip_ok, media);
+    if (rs.pinned)
+        api_pullthrough_release(ctx, &req->res);
 }

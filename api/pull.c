@@ -16,7 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "decoder/seg.h"
+#include "decoder/decoder.h"
 #include "store/cache_objects.h"
 #include "upstream/upstream.h"
 
@@ -386,6 +386,8 @@ bool api_pull_cached(struct api_pull *p, const char *sop, char *path, size_t pat
 }
 
 void api_pull_release(struct api_pull *p, const char *sop) { store_cache_release(p->cache, sop); }
+
+bool api_pull_ping(struct api_pull *p, struct err *e) { return upstream_ping(p->up, e); }
 
 const char *api_pull_state(struct api_pull *p)
 {

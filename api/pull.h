@@ -77,6 +77,9 @@ bool api_pull_json(struct api_pull *p, const char *path_query, struct buf *out, 
 /* The client itself, for streamed proxying (borrowed). */
 struct upstream *api_pull_upstream(struct api_pull *p);
 
+/* GET /studies?limit=1 of the upstream: true when it answered 2xx (sets the state). */
+bool api_pull_ping(struct api_pull *p, struct err *e);
+
 /* "up", "down" or "unknown": the state of the last upstream exchange. */
 const char *api_pull_state(struct api_pull *p);
 

@@ -101,7 +101,7 @@ struct api_header {
 
 struct api_response {
     int status;
-    char content_type[128];
+    char content_type[512]; /* a proxied multipart's boundary can be long */
     struct buf body; /* owned; freed by api_response_free() */
     /* Instead of body: a body streamed from memory pieces and files (large
      * retrieves), owned; freed by api_response_free() unless taken. */

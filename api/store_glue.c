@@ -47,15 +47,60 @@ void api_store_attrs_from_index(const struct seg_index *idx, struct store_attrs 
     a->frames = idx->number_of_frames;
 }
 
+static bool is_seg_class(const char *cls)
+{
+    return !strcmp(cls, SEG_SOP_CLASS_SEGMENTATION) || !strcmp(cls, SEG_SOP_CLASS_LABELMAP);
+}
+
+bool api_store_attrs_any(const char *path, const struct seg_limits *limits, struct store_attrs *a,
+                         char *sop_class, size_t sop_class_size, struct err *e)
+{
+    char sop[API_UID_MAX + 1];
+    decoder_file_uids(path, sop_class, sop_class_size, sop, sizeof sop);
+    if (is_seg_class(sop_class)) { /* a SEG must decode: it is validated here, at STOW */
+        struct seg_index *idx = decoder_seg_open(path, limits, e);
+        if (!idx)
+            return false;
+        api_store_attrs_from_index(idx, a);
+        decoder_seg_free(idx);
+        return true;
+    }
+    struct decoder_attrs d;
+    if (!decoder_attrs_read(path, &d, e))
+        return false;
+    memset(a, 0, sizeof *a);
+#define C(field) cp(a->field, sizeof a->field, d.field)
+    C(study_uid);
+    C(series_uid);
+    C(sop_uid);
+    C(sop_class_uid);
+    C(transfer_syntax_uid);
+    C(patient_id);
+    C(patient_name);
+    C(patient_birth_date);
+    C(patient_sex);
+    C(study_date);
+    C(study_time);
+    C(accession_number);
+    C(study_description);
+    C(study_id);
+    C(referring_physician);
+    C(modality);
+    C(series_number);
+    C(series_description);
+    C(instance_number);
+#undef C
+    a->rows = d.rows;
+    a->columns = d.columns;
+    a->frames = d.frames;
+    return true;
+}
+
 bool api_store_attrs_file(void *arg, const char *path, struct store_attrs *a, struct err *e)
 {
     (void)arg;
-    struct seg_index *idx = decoder_seg_open(path, NULL, e);
-    if (!idx)
-        return false;
-    api_store_attrs_from_index(idx, a);
-    decoder_seg_free(idx);
-    return true;
+    char cls[API_UID_MAX + 1];
+    return api_store_attrs_any(path, NULL, a, cls, sizeof cls, e);
 }
 
 bool api_store_lookup_store(void *arg, const struct api_resource *res, char *path, size_t pathsz,

@@ -15,6 +15,13 @@
 void api_store_attrs_from_index(const struct seg_index *idx, struct store_attrs *a);
 
 /* store_attrs_fn for store_open/store_reindex: indexes the file with the decoder. */
+/* The index attributes of any DICOM object at path: a SEG through the decoder
+ * (validated under limits, NULL: defaults), anything else from its header
+ * (decoder/attrs.h). sop_class receives its SOP Class UID ("" when it does not
+ * parse). False with e set (the decoder's error for a SEG). */
+bool api_store_attrs_any(const char *path, const struct seg_limits *limits, struct store_attrs *a,
+                         char *sop_class, size_t sop_class_size, struct err *e);
+
 bool api_store_attrs_file(void *arg, const char *path, struct store_attrs *a, struct err *e);
 
 /* api_store_lookup_fn over a struct store (arg); arg NULL behaves as _none. */

@@ -247,7 +247,7 @@ void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct a
         struct err e = ERR_INIT;
         unsigned reason = 0;
         char cls[API_UID_MAX + 1] = "", sop[API_UID_MAX + 1] = "";
-        struct seg_index *idx = NULL;
+        struct store_attrs a;
         char media[128], type[64], boundary[8];
         struct err ce = ERR_INIT;
         bool media_ok = api_content_type_parse(p->content_type[0] ? p->content_type : "application/dicom",
@@ -261,17 +261,15 @@ void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct a
             reason = API_STOW_CANNOT_UNDERSTAND;
             err_set(&e, ERR_UNSUPPORTED, "part %zu is %s, not application/dicom", i + 1,
                     p->content_type);
-        } else if (!(idx = decoder_seg_open(p->path, ctx->stow_limits, &e))) {
-            decoder_file_uids(p->path, cls, sizeof cls, sop, sizeof sop);
+        } else if (!api_store_attrs_any(p->path, ctx->stow_limits, &a, cls, sizeof cls, &e)) {
+            /* any DICOM object is kept; a SEG must also decode */
+            char c2[API_UID_MAX + 1];
+            decoder_file_uids(p->path, c2, sizeof c2, sop, sizeof sop);
             reason = api_stow_reason_from_err(e.code);
             if (e.code == ERR_UNSUPPORTED && *cls && is_seg_class(cls))
                 reason = API_STOW_CANNOT_UNDERSTAND; /* a SEG in a transfer syntax we cannot read */
         } else {
-            cp(cls, sizeof cls, idx->sop_class_uid);
-            cp(sop, sizeof sop, idx->sop_instance_uid);
-            struct store_attrs a;
-            api_store_attrs_from_index(idx, &a);
-            decoder_seg_free(idx);
+            cp(sop, sizeof sop, a.sop_uid);
             enum store_put_result res = STORE_PUT_STORED;
             if (req->res.study[0] && strcmp(a.study_uid, req->res.study)) {
                 reason = API_STOW_MISMATCH;
@@ -283,9 +281,9 @@ void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct a
                 reason = API_STOW_DUPLICATE;
                 err_set(&e, ERR_INVALID, "SOP Instance UID %s is stored with other content", sop);
             } else {
-                char url[4 * API_UID_MAX + 64];
-                snprintf(url, sizeof url, "/studies/%s/series/%s/instances/%s", a.study_uid,
-                         a.series_uid, a.sop_uid);
+                char url[4 * API_UID_MAX + 1024];
+                snprintf(url, sizeof url, "%s/studies/%s/series/%s/instances/%s",
+                         ctx->url_base ? ctx->url_base : "", a.study_uid, a.series_uid, a.sop_uid);
                 json_t *item = json_object();
                 set_if(item, "00081150", "UI", cls);
                 set_if(item, "00081155", "UI", sop);
@@ -310,8 +308,11 @@ void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct a
     }
     if (req->res.study[0])
         snprintf(study_url, sizeof study_url, "/studies/%s", req->res.study);
-    if (*study_url && one_study)
-        json_object_set_new(doc, "00081190", uid_attr("UR", study_url));
+    if (*study_url && one_study) {
+        char full[sizeof study_url + 1024];
+        snprintf(full, sizeof full, "%s%s", ctx->url_base ? ctx->url_base : "", study_url);
+        json_object_set_new(doc, "00081190", uid_attr("UR", full));
+    }
     if (json_array_size(bad_items))
         json_object_set_new(doc, "00081198", json_pack("{s:s,s:O}", "vr", "SQ", "Value", bad_items));
     if (json_array_size(ok_items))

@@ -47,6 +47,7 @@ const char *err_code_name(enum err_code code)
     case ERR_NO_SPACE: return "no_space";
     case ERR_UPSTREAM: return "upstream";
     case ERR_TIMEOUT: return "timeout";
+    case ERR_NOT_ACCEPTABLE: return "not_acceptable";
     }
     return "unknown";
 }

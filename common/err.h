@@ -23,6 +23,7 @@ enum err_code {
     ERR_NO_SPACE,    /* the disk (or quota) is full: 507 / STOW 0xA700 */
     ERR_UPSTREAM,    /* the upstream archive failed or answered garbage: 502 */
     ERR_TIMEOUT,     /* the upstream archive did not answer in time: 504 */
+    ERR_NOT_ACCEPTABLE, /* the representation asked for cannot be produced: 406 */
 };
 
 struct err {

@@ -6,6 +6,8 @@
  *   decoder/frame.h       one frame's pixels on demand: decoder_frame_read
  *   decoder/png_encode.h  PNG encoding of a frame: decoder_png_gray / _rgba
  *   decoder/image.h       a source image's geometry (volume/ --grid source)
+ *   decoder/attrs.h       the searchable attributes of any DICOM object (not only SEG)
+ *   decoder/transcode.h   a whole object re-encoded into an uncompressed transfer syntax
  *
  * and wraps the two things api/ needs from the DCMTK bridge (decoder/dataset.h, which
  * stays private to decoder/): the DICOM JSON of a file and the UIDs of an object the
@@ -18,11 +20,13 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "decoder/attrs.h"
 #include "decoder/frame.h"
 #include "decoder/image.h"
 #include "decoder/png_encode.h"
 #include "decoder/seg.h"
 #include "decoder/seg_lint.h" /* the SEG doctor's checks */
+#include "decoder/transcode.h"
 
 /* The dataset of the Part 10 file at path as DICOM JSON (PS3.18 Annex F), compact,
  * appended to out as one object (not wrapped in an array). Pixel Data becomes

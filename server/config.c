@@ -74,6 +74,30 @@ static const struct option TABLE[] = {
     {"auth-token-file", "SEGWEB_AUTH_TOKEN_FILE", STR(auth_token_file), "", 0, 0,
      "file whose first line is the bearer token (beats --auth-token)"},
     {"log-level", "SEGWEB_LOG_LEVEL", STR(log_level), "info", 0, 0, "debug, info, warn or error"},
+    {"base-path", "SEGWEB_BASE_PATH", STR(base_path), "", 0, 0,
+     "URL prefix of every route, e.g. /dicom-web (/healthz, /readyz, /metrics stay at the root too); empty: none"},
+    {"public-url", "SEGWEB_PUBLIC_URL", STR(public_url), "", 0, 0,
+     "scheme://host[:port] clients reach segweb at (behind a proxy): Retrieve URLs and BulkDataURIs become absolute; empty: path-absolute"},
+    {"upstream", "SEGWEB_UPSTREAM", STR(upstream), "", 0, 0,
+     "DICOMweb root of an archive to pull through from (http[s]://host/dicom-web); empty: the store only"},
+    {"upstream-token-file", "SEGWEB_UPSTREAM_TOKEN_FILE", STR(upstream_token_file), "", 0, 0,
+     "file whose first line is a bearer token for the upstream"},
+    {"upstream-basic-file", "SEGWEB_UPSTREAM_BASIC_FILE", STR(upstream_basic_file), "", 0, 0,
+     "file whose first line is user:password for the upstream (HTTP basic)"},
+    {"upstream-ca-file", "SEGWEB_UPSTREAM_CA_FILE", STR(upstream_ca_file), "", 0, 0,
+     "CA certificates (PEM) for the upstream's TLS; empty: the system's"},
+    {"upstream-timeout-ms", "SEGWEB_UPSTREAM_TIMEOUT_MS", U32(upstream_timeout_ms), "5000", 100, 600000,
+     "connect timeout toward the upstream, ms (504 beyond)"},
+    {"upstream-read-timeout-ms", "SEGWEB_UPSTREAM_READ_TIMEOUT_MS", U32(upstream_read_timeout_ms), "30000", 100, 3600000,
+     "the upstream sending no byte for this long is a timeout, ms (504)"},
+    {"upstream-retries", "SEGWEB_UPSTREAM_RETRIES", U32(upstream_retries), "2", 0, 10,
+     "retries (with backoff) after a connection error or a 5xx, before any byte was passed on"},
+    {"upstream-concurrency", "SEGWEB_UPSTREAM_CONCURRENCY", U32(upstream_concurrency), "16", 1, 1024,
+     "requests in flight toward the upstream"},
+    {"cache-dir", "SEGWEB_CACHE_DIR", STR(cache_dir), "./segweb-cache", 0, 0,
+     "directory of the upstream object cache (SEGs pulled whole; kept apart from the store, survives restarts)"},
+    {"cache-max-bytes", "SEGWEB_CACHE_MAX_BYTES", STR(cache_max_bytes), "1G", 0, 0,
+     "byte budget of the upstream object cache (LRU), e.g. 512M, 20G"},
 };
 
 #define N_OPTIONS (sizeof TABLE / sizeof TABLE[0])
@@ -143,6 +167,48 @@ static bool auth_token_load(struct config *cfg, struct err *e)
     return true;
 }
 
+bool config_bytes_parse(const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!*text || *text == '-' || *text == '+')
+        return false;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno || end == text)
+        return false;
+    unsigned shift = 0;
+    if (*end) {
+        const char *units = "KMGT";
+        const char *u = strchr(units, toupper((unsigned char)*end));
+        if (!u || (end[1] && strcmp(end + 1, "B") && strcmp(end + 1, "iB")))
+            return false;
+        shift = 10u * (unsigned)(u - units + 1);
+    }
+    if (n == 0 || n > (UINT64_MAX >> shift))
+        return false;
+    *out = (uint64_t)n << shift;
+    return true;
+}
+
+/* The issue-12 options that need more than a range check. */
+static bool front_check(const struct config *cfg, struct err *e)
+{
+    const char *b = cfg->base_path;
+    if (*b && (b[0] != '/' || b[strlen(b) - 1] == '/' || strpbrk(b, "?#% \t\\")))
+        return err_set(e, ERR_INVALID, "--base-path: '/name[/name...]' without a trailing '/', e.g. /dicom-web");
+    const char *u = cfg->public_url;
+    if (*u && ((strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) || u[strlen(u) - 1] == '/' ||
+               strpbrk(u, " \t\"<>")))
+        return err_set(e, ERR_INVALID, "--public-url: http[s]://host[:port][/path] without a trailing '/'");
+    uint64_t bytes;
+    if (!config_bytes_parse(cfg->cache_max_bytes, &bytes))
+        return err_set(e, ERR_INVALID, "--cache-max-bytes: '%s' is not a byte count (e.g. 512M, 20G)",
+                       cfg->cache_max_bytes);
+    if (cfg->upstream[0] && strncmp(cfg->upstream, "http://", 7) && strncmp(cfg->upstream, "https://", 8))
+        return err_set(e, ERR_INVALID, "--upstream: http:// or https:// URL of the archive's DICOMweb root");
+    return true;
+}
+
 bool config_load(struct config *cfg, int argc, char **argv, bool *help, struct err *e)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -184,7 +250,7 @@ bool config_load(struct config *cfg, int argc, char **argv, bool *help, struct e
         if (!set_value(cfg, o, v, "flag", e))
             return false;
     }
-    return auth_token_load(cfg, e);
+    return auth_token_load(cfg, e) && front_check(cfg, e);
 }
 
 /* The value placeholder of a flag in --help ("--listen HOST:PORT"). */

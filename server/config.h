@@ -36,7 +36,23 @@ struct config {
     char auth_token[512];      /* "" = no bearer-token check; --auth-token-file fills it */
     char auth_token_file[1024];
     char log_level[16];
+    /* In front of an archive (issue 12): base path, public URL, pull-through. */
+    char base_path[256];       /* "" or "/dicom-web": every route below it */
+    char public_url[512];      /* "" or "https://host": absolute Retrieve URLs and BulkDataURIs */
+    char upstream[1024];       /* "" = no pull-through */
+    char upstream_token_file[1024];
+    char upstream_basic_file[1024];
+    char upstream_ca_file[1024];
+    uint32_t upstream_timeout_ms;      /* connect */
+    uint32_t upstream_read_timeout_ms; /* no byte for this long */
+    uint32_t upstream_retries;
+    uint32_t upstream_concurrency;
+    char cache_dir[1024];      /* the upstream object cache */
+    char cache_max_bytes[32];  /* bytes, or with K/M/G/T (binary) */
 };
+
+/* --cache-max-bytes as a number ("512M", "2G", "1000000"); false when malformed or 0. */
+bool config_bytes_parse(const char *text, uint64_t *out);
 
 /* Fills cfg from defaults, then the environment, then argv (argv[0] is "serve").
  * *help is set when --help was given (cfg is then the defaults+env).

@@ -113,6 +113,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     x->conn = conn;
     clock_gettime(CLOCK_MONOTONIC, &x->t0);
     atomic_init(&x->state, X_NEW);
+    /* --base-path: the routes live below it (the probes stay at the root too) */
+    const char *bp = s->cfg->base_path;
+    size_t bl = strlen(bp);
+    if (bl && !strncmp(uri, bp, bl) && (uri[bl] == '/' || uri[bl] == '?' || !uri[bl])) {
+        uri += bl;
+        if (!*uri || *uri == '?')
+            uri = "/";
+    } else if (bl && strcmp(uri, "/healthz") && strcmp(uri, "/readyz") && strcmp(uri, "/metrics")) {
+        x->bad_status = 404;
+        snprintf(x->bad_msg, sizeof x->bad_msg, "not found: the routes are below %.200s", bp);
+    }
     size_t n = strlen(uri);
     bool too_long = n > API_TARGET_MAX;
     if (too_long) {
@@ -284,6 +295,37 @@ static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
+/* A stream fed by another thread (a proxied upstream answer, api/proxy.h): when no
+ * byte is there yet the connection is suspended (inside the stream's lock, see
+ * api/pipe.h) and 0 returned; the producer's next bytes resume it. */
+struct async_stream {
+    struct api_stream *st;
+    struct MHD_Connection *conn;
+};
+
+static void async_suspend(void *arg) { MHD_suspend_connection(((struct async_stream *)arg)->conn); }
+static void async_wake(void *arg) { MHD_resume_connection(((struct async_stream *)arg)->conn); }
+
+static ssize_t async_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct async_stream *as = cls;
+    ssize_t n = api_stream_read_async(as->st, pos, buf, max, async_suspend, as);
+    if (n == API_STREAM_AGAIN)
+        return 0;
+    if (n < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return n;
+}
+
+static void async_free(void *cls)
+{
+    struct async_stream *as = cls;
+    api_stream_free(as->st); /* closes the pipe: no wake after this */
+    free(as);
+}
+
 /* A body that cannot be taken: the rest of it (at most --max-body) is read and
  * dropped, and the error is the answer. Answering before the client has sent
  * its body would close the socket with unread data, and the client might see
@@ -323,11 +365,25 @@ static enum MHD_Result send_response(struct exchange *x)
         /* Streamed from files (WADO-RS retrieve); MHD owns the stream from here. */
         struct api_stream *st = r->stream;
         r->stream = NULL;
-        len = (size_t)api_stream_size(st);
-        mr = MHD_create_response_from_callback(api_stream_size(st), 256 * 1024, stream_read, st,
-                                               stream_free);
-        if (!mr)
+        uint64_t size = api_stream_size(st);
+        len = size == API_STREAM_SIZE_UNKNOWN ? 0 : (size_t)size;
+        struct async_stream *as = api_stream_async(st) ? malloc(sizeof *as) : NULL;
+        if (as) {
+            as->st = st;
+            as->conn = x->conn;
+            api_stream_set_wake(st, async_wake, as);
+            mr = MHD_create_response_from_callback(size == API_STREAM_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : size,
+                                                   64 * 1024, async_read, as, async_free);
+            if (!mr)
+                async_free(as);
+        } else if (api_stream_async(st)) {
             api_stream_free(st);
+            mr = NULL;
+        } else {
+            mr = MHD_create_response_from_callback(size, 256 * 1024, stream_read, st, stream_free);
+            if (!mr)
+                api_stream_free(st);
+        }
     } else if (r->status == 304 || r->status == 204) {
         /* No body, and no Content-Length: 0 either (on a 304 it would claim the
          * representation is empty). libmicrohttpd 0.9.75 writes Content-Length for

@@ -123,6 +123,33 @@ int serve_main(int argc, char **argv)
     ctx.max_json_bytes = cfg.max_json_bytes;
     api_volume_limits_set(cfg.max_total_pixels);
     atomic_init(&ctx.ready, false);
+    static char url_base[sizeof cfg.public_url + sizeof cfg.base_path];
+    snprintf(url_base, sizeof url_base, "%s%s", cfg.public_url, cfg.base_path);
+    ctx.url_base = url_base;
+    if (cfg.upstream[0]) {
+        uint64_t cache_bytes = 0;
+        config_bytes_parse(cfg.cache_max_bytes, &cache_bytes); /* checked by config_load */
+        struct api_pull_config pc = {
+            .url = cfg.upstream,
+            .token_file = cfg.upstream_token_file,
+            .basic_file = cfg.upstream_basic_file,
+            .ca_file = cfg.upstream_ca_file,
+            .connect_timeout_ms = cfg.upstream_timeout_ms,
+            .read_timeout_ms = cfg.upstream_read_timeout_ms,
+            .retries = cfg.upstream_retries,
+            .concurrency = cfg.upstream_concurrency,
+            .cache_dir = cfg.cache_dir,
+            .cache_max_bytes = cache_bytes,
+            .limits = &limits,
+            .max_json_bytes = cfg.max_json_bytes,
+        };
+        ctx.pull = api_pull_new(&pc, &e);
+        if (!ctx.pull)
+            goto out;
+        struct err pe = ERR_INIT;
+        if (!api_pull_ping(ctx.pull, &pe))
+            log_msg(LOG_WARN, "upstream %s is not answering yet: %s", cfg.upstream, pe.msg);
+    }
 
     tp = threadpool_new(cfg.workers, cfg.queue, &e);
     if (!tp)
@@ -168,6 +195,7 @@ out:
     threadpool_free(tp);
     metrics_free(m);
     api_cache_free(ctx.cache);
+    api_pull_free(ctx.pull);
     store_close(store);
     api_png_cache_configure(0);
     if (rc == 0)

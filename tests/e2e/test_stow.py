@@ -29,6 +29,7 @@ pytestmark = [needs_corpus, needs_binary]
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 LABELMAP_CLASS = "1.2.840.10008.5.1.4.1.1.66.7"
 CT_FILE = os.path.join(TESTDATA, "source", "dcmqi_ct3slice", "01.dcm")
+ANY_TS = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 NATIVE_TS = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
 
 
@@ -150,7 +151,7 @@ def test_duplicates_with_other_bytes_refused_0x0111(loaded):
     # the stored objects are the originals of group 0
     for n in groups[0]:
         ds = header(n)
-        st, h, body = srv.get(instance_url(ds))
+        st, h, body = srv.get(instance_url(ds), {"Accept": ANY_TS})
         assert st == 200
         assert parse_multipart(body, h["content-type"])[0][1] == read_seg(n)
 
@@ -181,13 +182,26 @@ def test_corpus_file_roundtrip(loaded, name):
     try:
         ds = header(name)
         url = instance_url(ds)
-        st, h, body = s.get(url, {"Accept": 'multipart/related; type="application/dicom"'})
+        st, h, body = s.get(url, {"Accept": ANY_TS})
         assert st == 200
         parts = parse_multipart(body, h["content-type"])
-        assert len(parts) == 1 and parts[0][0]["content-type"] == "application/dicom"
+        assert len(parts) == 1 and parts[0][0]["content-type"].startswith("application/dicom")
         assert parts[0][1] == read_seg(name)
         got = pydicom.dcmread(io.BytesIO(parts[0][1]))
         assert got.SOPInstanceUID == ds.SOPInstanceUID
+        # no transfer-syntax: Explicit VR Little Endian (PS3.18), re-encoded when stored otherwise;
+        # a compressed one cannot be (no decoder registered): 406
+        st, h, body = s.get(url, {"Accept": 'multipart/related; type="application/dicom"'})
+        stored_ts = str(pydicom.dcmread(path_of(name), stop_before_pixels=True).file_meta.TransferSyntaxUID)
+        if stored_ts in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"):
+            assert st == 200, body[:300]
+            part = parse_multipart(body, h["content-type"])[0]
+            assert part[0]["content-type"] == "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
+            ex = pydicom.dcmread(io.BytesIO(part[1]))
+            assert ex.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1" and ex.SOPInstanceUID == ds.SOPInstanceUID
+            assert ex.PixelData == pydicom.dcmread(path_of(name)).PixelData
+        else:
+            assert st == 406, (stored_ts, st)
 
         exp = expected(name)
         c = s.conn()
@@ -309,12 +323,12 @@ def test_study_and_series_retrieve(loaded):
     for n in groups[0]:
         by_study.setdefault(header(n).StudyInstanceUID, []).append(n)
     study, names = max(by_study.items(), key=lambda kv: len(kv[1]))
-    st, h, body = srv.get(f"/studies/{study}")
+    st, h, body = srv.get(f"/studies/{study}", {"Accept": ANY_TS})
     assert st == 200
     parts = parse_multipart(body, h["content-type"])
     assert sorted(d for _, d in parts) == sorted(read_seg(n) for n in names)
     ds = header(names[0])
-    st, h, body = srv.get(f"/studies/{study}/series/{ds.SeriesInstanceUID}")
+    st, h, body = srv.get(f"/studies/{study}/series/{ds.SeriesInstanceUID}", {"Accept": ANY_TS})
     assert st == 200
     want = sorted(read_seg(n) for n in names if header(n).SeriesInstanceUID == ds.SeriesInstanceUID)
     assert sorted(d for _, d in parse_multipart(body, h["content-type"])) == want
@@ -402,6 +416,7 @@ def test_qido(loaded):
 # ---- mixed uploads, errors, limits ----
 
 def test_mixed_upload_202(tmp_path):
+    """Any DICOM object is stored (issue 12: a CT beside its SEGs); garbage is not."""
     s = Store(str(tmp_path / "store"))
     try:
         segs = ["hd_ct_binary", "dcmqi_38x24"]
@@ -409,22 +424,26 @@ def test_mixed_upload_202(tmp_path):
         st, h, body = s.stow(parts)
         assert st == 202, body
         doc = json.loads(body)
-        assert sorted(sop_list(doc, "00081199")) == sorted(header(n).SOPInstanceUID for n in segs)
         ct = pydicom.dcmread(CT_FILE, stop_before_pixels=True)
+        want = sorted([header(n).SOPInstanceUID for n in segs] + [ct.SOPInstanceUID])
+        assert sorted(sop_list(doc, "00081199")) == want
         items = doc["00081198"]["Value"]
-        assert len(items) == 2
-        by_reason = {it["00081197"]["Value"][0]: it for it in items}
-        assert set(by_reason) == {0x0122, 0xC000}
-        assert by_reason[0x0122]["00081155"]["Value"][0] == ct.SOPInstanceUID
-        assert by_reason[0x0122]["00081150"]["Value"][0] == ct.SOPClassUID
-        assert len(store_files(s.store)) == 2
+        assert len(items) == 1 and items[0]["00081197"]["Value"][0] == 0xC000
+        assert len(store_files(s.store)) == 3
         assert os.listdir(os.path.join(s.store, "tmp")) == []
-        assert sorted(vals(s.json("/instances"), "00080018")) == sorted(header(n).SOPInstanceUID for n in segs)
-        st, _, body = s.get(f"/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/instances/{ct.SOPInstanceUID}")
-        assert st == 404
-        # only non-SEG parts: 409
+        assert sorted(vals(s.json("/instances"), "00080018")) == want
+        base = f"/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/instances/{ct.SOPInstanceUID}"
+        st, _, body = s.get(base, {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
+        assert st == 200 and read_bytes(CT_FILE) in body
+        # SEG routes on a non-SEG: 415 with a clear message
+        st, _, body = s.get(base + "/segments")
+        assert st == 415 and "segmentation" in json.loads(body)["error"]["message"]
+        # Modality and ModalitiesInStudy from every instance
+        studies = s.json(f"/studies?StudyInstanceUID={ct.StudyInstanceUID}&includefield=00080061")
+        assert "CT" in studies[0]["00080061"]["Value"]
+        # a non-SEG alone: stored too (idempotent)
         st, _, body = s.stow([read_bytes(CT_FILE)])
-        assert st == 409 and reasons(json.loads(body)) == {ct.SOPInstanceUID: 0x0122}
+        assert st == 200, body
     finally:
         assert s.stop() == 0
 
