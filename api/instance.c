@@ -13,6 +13,7 @@
 #include "api/negotiate.h"
 #include "api/content_id.h"
 #include "api/pullthrough.h"
+#include "api/frames_image.h"
 
 #define ETAG_VERSION "segweb-2"
 /* Every R/... answer is validated with its ETag (304 costs no decoding). None
@@ -186,6 +187,16 @@ static void serve_resolved(struct api_ctx *ctx, const struct api_request *req, s
     struct api_cache_entry *en =
         api_cache_get_at(ctx->cache, rs->path, rs->open_path[0] ? rs->open_path : NULL, &rs->id, &e);
     resolved_close(rs);
+    if (!en && e.code == ERR_UNSUPPORTED && req->res.kind == API_RES_STORE &&
+        !strcmp(api_route_name(req->route), "frames")) {
+        /* not a SEG (a CT stored beside it): WADO-RS frames of the image itself */
+        struct err fe = ERR_INIT;
+        if (!api_frames_image(req, rs->path, r, &fe))
+            api_response_from_err(r, &fe);
+        else
+            api_response_header_set(r, "ETag", etag);
+        return;
+    }
     if (!en) {
         err_prefix(&e, "%s", req->res.kind == API_RES_FILE ? req->res.file : req->res.sop);
         api_response_from_err(r, &e);

@@ -8,6 +8,7 @@
  *   decoder/image.h       a source image's geometry (volume/ --grid source)
  *   decoder/attrs.h       the searchable attributes of any DICOM object (not only SEG)
  *   decoder/transcode.h   a whole object re-encoded into an uncompressed transfer syntax
+ *   decoder/image_frames.h  frames of any uncompressed image (WADO-RS /frames on non-SEG)
  *
  * and wraps the two things api/ needs from the DCMTK bridge (decoder/dataset.h, which
  * stays private to decoder/): the DICOM JSON of a file and the UIDs of an object the
@@ -23,6 +24,7 @@
 #include "decoder/attrs.h"
 #include "decoder/frame.h"
 #include "decoder/image.h"
+#include "decoder/image_frames.h"
 #include "decoder/png_encode.h"
 #include "decoder/seg.h"
 #include "decoder/seg_lint.h" /* the SEG doctor's checks */

@@ -1,0 +1,51 @@
+/* Frames of uncompressed images (see image_frames.h), through the DCMTK bridge's
+ * plain C view: the whole Pixel Data value is copied (little endian) and the
+ * frame cut out of it. */
+#include "decoder/image_frames.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "decoder/dataset.h"
+
+bool decoder_image_frame(const char *path, uint32_t frame, uint64_t max_bytes, struct buf *out,
+                         uint32_t *n_frames, struct err *e)
+{
+    struct dataset_file *f = dataset_open(path, e);
+    if (!f)
+        return false;
+    const struct dataset_item *r = dataset_root(f);
+    uint32_t rows = 0, cols = 0, spp = 1, bits = 0, frames = 1;
+    bool ok = true;
+    if (!dataset_uint(r, TAG(0x0028, 0x0010), 0, &rows) || !dataset_uint(r, TAG(0x0028, 0x0011), 0, &cols) ||
+        !dataset_uint(r, TAG(0x0028, 0x0100), 0, &bits) || !rows || !cols || !bits || bits % 8)
+        ok = err_set(e, ERR_INVALID, "not an image with whole-byte pixels (Rows, Columns, BitsAllocated)");
+    dataset_uint(r, TAG(0x0028, 0x0002), 0, &spp);
+    if (!dataset_uint(r, TAG(0x0028, 0x0008), 0, &frames) || !frames)
+        frames = 1;
+    *n_frames = frames;
+    struct dataset_pixel_info pi = {0};
+    if (ok && !dataset_pixel_info(f, &pi, e))
+        ok = false;
+    if (ok && !pi.present)
+        ok = err_set(e, ERR_NOT_FOUND, "the object has no Pixel Data");
+    if (ok && pi.encapsulated)
+        ok = err_set(e, ERR_NOT_ACCEPTABLE, "compressed Pixel Data (%s): frames are served uncompressed only",
+                     dataset_transfer_syntax(f));
+    if (ok && (frame < 1 || frame > frames))
+        ok = err_set(e, ERR_NOT_FOUND, "frame %u out of range 1..%u", frame, frames);
+    uint64_t fsize = (uint64_t)rows * cols * (spp ? spp : 1) * (bits / 8);
+    if (ok && max_bytes && pi.length > max_bytes)
+        ok = err_set(e, ERR_LIMIT, "Pixel Data of %llu bytes is over the limit", (unsigned long long)pi.length);
+    size_t len = 0;
+    uint8_t *px = ok ? dataset_pixel_copy(f, &len, e) : NULL;
+    if (ok && !px)
+        ok = false;
+    if (ok && (uint64_t)frame * fsize > len)
+        ok = err_set(e, ERR_INVALID, "Pixel Data (%zu bytes) is shorter than frame %u needs", len, frame);
+    if (ok)
+        ok = buf_append(out, px + (size_t)((uint64_t)(frame - 1) * fsize), (size_t)fsize, e);
+    free(px);
+    dataset_close(f);
+    return ok;
+}
