@@ -91,7 +91,7 @@ def retrieve_bytes(s, name):
 
 
 def retrieve_url(s, url):
-    st, h, body = s.request("GET", url, headers={"Accept": 'multipart/related; type="application/dicom"'})
+    st, h, body = s.request("GET", url, headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
     assert st == 200, (url, st, body[:300])
     m = re.search(r'boundary="?([^";]+)"?', h["content-type"])
     delim = b"--" + m.group(1).encode()
