@@ -105,7 +105,11 @@ static bool resolve(struct api_ctx *ctx, const struct api_request *req, struct a
     out->id.ino = (uint64_t)st.st_ino;
     out->id.size = (uint64_t)st.st_size;
     out->id.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    if (!api_content_id(out->open_path[0] ? out->open_path : out->path, &st, &out->content, e)) {
+    /* store objects (immutable; also what replicas share): the identity is their bytes;
+     * path files (mutable, local): size and modification time, as before */
+    if (req->res.kind == API_RES_FILE) {
+        out->content = (uint64_t)out->id.mtime_ns ^ (out->id.ino << 20) ^ out->id.dev;
+    } else if (!api_content_id(out->path, &st, &out->content, e)) {
         resolved_close(out);
         if (out->pinned)
             api_pullthrough_release(ctx, &req->res);
