@@ -460,8 +460,9 @@ bool store_cache_get(struct store_cache *c, const char *key, store_cache_fill_fn
         en->state = E_DEAD;
         table_remove(c, en);
         c->st.fill_errors++;
-        unref(en); /* the table's */
-        unref(en); /* the filler's */
+        en->refs -= 2; /* the table's and the filler's; waiters may still hold theirs */
+        if (!en->refs)
+            free(en);
     }
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
