@@ -173,6 +173,16 @@ void api_viewer_frame_rendered_get(struct api_ctx *ctx, const struct api_request
     struct err e = ERR_INIT;
     bool immutable;
     if (!api_viewer_resolve(ctx, req, path, sizeof path, &immutable, &e)) {
+        if (e.code == ERR_NOT_FOUND && ctx->pull && req->res.kind == API_RES_STORE) {
+            /* --upstream: a SEG is pulled, another image's frame proxied (api/pullthrough.h) */
+            copy = *req;
+            copy.route = &seg_frame;
+            char vary[128] = "";
+            api_instance_serve(ctx, &copy, r, vary, sizeof vary);
+            if (*vary)
+                api_response_header_set(r, "Vary", vary);
+            return;
+        }
         api_response_from_err(r, &e);
         return;
     }
