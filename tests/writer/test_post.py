@@ -95,7 +95,8 @@ def test_create_over_http(server, inputs, tmp_path):
     loc = h['location']
     doc = json.loads(b)
     assert doc['00081199']['Value'][0]['00081190']['Value'][0] == loc
-    st, _, obj = server.get(loc, {'Accept': 'application/dicom'})
+    # the object as written (transfer-syntax=*: no parameter would mean Explicit VR LE, PS3.18)
+    st, _, obj = server.get(loc, {'Accept': 'multipart/related; type="application/dicom"; transfer-syntax=*'})
     assert st == 200
     out = tmp_path / 'posted.dcm'
     # a single part multipart/related answer or the bare object

@@ -42,12 +42,13 @@ static const struct upload_case CASES[] = {
      0, 3},
     {"same SOP Instance UID, other bytes", "/studies", {F("seg/dcmtk_deflated_dcmqi_38x23_odd.dcm")}, 409, 0,
      1, API_STOW_DUPLICATE, 3},
-    {"a CT beside a SEG", "/studies", {F(CT_PATH), F("seg/hd_ct_binary.dcm")}, 202, 1, 1, 0x0122, 4},
-    {"not DICOM", "/studies", {{.bytes = "this is not DICOM at all"}}, 409, 0, 1, API_STOW_CANNOT_UNDERSTAND, 4},
+    /* issue 12: the store keeps any DICOM object, a CT beside its SEG too */
+    {"a CT beside a SEG", "/studies", {F(CT_PATH), F("seg/hd_ct_binary.dcm")}, 200, 2, 0, 0, 5},
+    {"not DICOM", "/studies", {{.bytes = "this is not DICOM at all"}}, 409, 0, 1, API_STOW_CANNOT_UNDERSTAND, 5},
     {"a part that is not application/dicom", "/studies",
-     {{.file = "seg/hd_cr_binary.dcm", .content_type = "image/png"}}, 409, 0, 1, API_STOW_CANNOT_UNDERSTAND, 4},
+     {{.file = "seg/hd_cr_binary.dcm", .content_type = "image/png"}}, 409, 0, 1, API_STOW_CANNOT_UNDERSTAND, 5},
     {"another study than the target", "/studies/1.2.3.4", {F("seg/hd_cr_binary.dcm")}, 409, 0, 1,
-     API_STOW_MISMATCH, 4},
+     API_STOW_MISMATCH, 5},
 };
 #undef F
 
