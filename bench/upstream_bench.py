@@ -24,6 +24,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "scaleout"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from scaleout_harness import Nginx, Orthanc, http_request  # noqa: E402
