@@ -11,7 +11,7 @@ BUILD_PACKAGES=(
   build-essential cmake pkg-config g++
   # libraries (see README: "which library does what")
   libdcmtk-dev libpng-dev libjansson-dev zlib1g-dev libopenjp2-7-dev libcharls-dev
-  libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libnifti2-dev libteem-dev
+  libjpeg-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libnifti2-dev libteem-dev
 )
 PACKAGES=(
   "${BUILD_PACKAGES[@]}"
