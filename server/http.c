@@ -636,7 +636,7 @@ static bool parse_listen(const char *listen, struct sockaddr_storage *ss, sockle
 int http_listen(const char *listen_addr, struct err *e)
 {
     struct sockaddr_storage ss;
-    socklen_t sslen;
+    socklen_t sslen = 0;
     bool v6 = false;
     if (!parse_listen(listen_addr, &ss, &sslen, &v6, e))
         return -1;
