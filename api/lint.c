@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/handlers.h"
 #include "api/cache.h"
 #include "api/ctx.h"
 #include "api/uid_locate.h"
@@ -59,16 +60,5 @@ json_t *api_lint_json(struct api_ctx *ctx, const struct seg_index *idx)
 bool api_lint_get(struct api_ctx *ctx, const struct seg_index *idx, struct api_response *r,
                   struct err *e)
 {
-    json_t *doc = api_lint_json(ctx, idx);
-    char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (!s)
-        return err_set(e, ERR_NOMEM, "out of memory for the lint report");
-    bool ok = buf_append(&r->body, s, strlen(s), e);
-    free(s);
-    if (ok) {
-        r->status = 200;
-        snprintf(r->content_type, sizeof r->content_type, "application/json");
-    }
-    return ok;
+    return api_send_json(api_lint_json(ctx, idx), 0, r, e);
 }

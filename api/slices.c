@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/handlers.h"
 #include "api/cache.h"
 #include "api/ctx.h"
 #include "api/uid_locate.h"
@@ -291,18 +292,7 @@ json_t *api_slices_json(struct api_ctx *ctx, const struct seg_index *idx)
 bool api_slices_get(struct api_ctx *ctx, const struct seg_index *idx, struct api_response *r,
                     struct err *e)
 {
-    json_t *doc = api_slices_json(ctx, idx);
-    char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
-    json_decref(doc);
-    if (!s)
-        return err_set(e, ERR_NOMEM, "out of memory for the slices document");
-    bool ok = buf_append(&r->body, s, strlen(s), e);
-    free(s);
-    if (ok) {
-        r->status = 200;
-        snprintf(r->content_type, sizeof r->content_type, "application/json");
-    }
-    return ok;
+    return api_send_json(api_slices_json(ctx, idx), JSON_REAL_PRECISION(10), r, e);
 }
 
 bool api_slices_middle(struct api_ctx *ctx, const struct seg_index *idx, struct api_slice_pick *out)

@@ -98,17 +98,7 @@ static bool volumes_json(struct api_ctx *ctx, const struct seg_index *idx, struc
     json_object_set_new(doc, "volumes_ml", vols);
     if (ve.code != ERR_OK)
         json_object_set_new(doc, "message", json_string(ve.msg));
-    char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    json_decref(doc);
-    if (!s)
-        return err_set(e, ERR_NOMEM, "out of memory");
-    bool ok = buf_append(&r->body, s, strlen(s), e);
-    free(s);
-    if (ok) {
-        r->status = 200;
-        snprintf(r->content_type, sizeof r->content_type, "application/json");
-    }
-    return ok;
+    return api_send_json(doc, JSON_REAL_PRECISION(10), r, e);
 }
 
 void api_viewer_volumes_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
