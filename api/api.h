@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "api/auth.h"
-#include "api/cache.h"
+#include "common/file_cache.h"
 #include "api/ctx.h"
 #include "api/http_error.h"
 #include "api/index_json.h"
@@ -48,11 +48,11 @@ void api_body_free(struct api_request *req);
 
 /* A cache whose values are struct seg_index (decoder_seg_open / decoder_seg_free),
  * sized by idx->memory_bytes. */
-struct api_cache *api_index_cache_new(size_t budget_bytes, struct err *e);
+struct file_cache *api_index_cache_new(size_t budget_bytes, struct err *e);
 
 /* The same, indexing under limits (--max-frame-pixels, --max-frames, --max-frame-bytes).
  * limits is borrowed and must outlive the cache; NULL: the decoder's defaults. */
-struct api_cache *api_index_cache_new_limited(size_t budget_bytes, const struct seg_limits *limits,
+struct file_cache *api_index_cache_new_limited(size_t budget_bytes, const struct seg_limits *limits,
                                               struct err *e);
 
 /* --max-total-pixels for R/segments/{n}/total.png (api/volume_routes.c); 0: 100 million. */

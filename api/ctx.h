@@ -11,7 +11,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-struct api_cache;
+struct file_cache;
 struct api_pull;
 struct api_resource;
 struct seg_limits;
@@ -26,7 +26,7 @@ typedef bool (*api_store_lookup_fn)(void *arg, const struct api_resource *res, c
 typedef bool (*api_metrics_fn)(void *arg, struct buf *out, struct err *e);
 
 struct api_ctx {
-    struct api_cache *cache;          /* of struct seg_index, see api_index_cache_new() */
+    struct file_cache *cache;          /* of struct seg_index, see api_index_cache_new() */
     const char *files_root;           /* realpath of --files-root, or NULL: /files is 404 */
     struct store *store;              /* the instance store (DICOMweb routes), or NULL */
     const struct seg_limits *stow_limits; /* object limits STOW validates with; NULL: defaults */

@@ -37,15 +37,15 @@ static void index_free(void *v)
     decoder_seg_free(v);
 }
 
-struct api_cache *api_index_cache_new(size_t budget_bytes, struct err *e)
+struct file_cache *api_index_cache_new(size_t budget_bytes, struct err *e)
 {
-    return api_cache_new(budget_bytes, index_load, index_free, NULL, e);
+    return file_cache_new(budget_bytes, index_load, index_free, NULL, e);
 }
 
-struct api_cache *api_index_cache_new_limited(size_t budget_bytes, const struct seg_limits *limits,
+struct file_cache *api_index_cache_new_limited(size_t budget_bytes, const struct seg_limits *limits,
                                               struct err *e)
 {
-    return api_cache_new(budget_bytes, index_load, index_free, (void *)limits, e);
+    return file_cache_new(budget_bytes, index_load, index_free, (void *)limits, e);
 }
 
 /* ---- R to a file ---- */
@@ -54,7 +54,7 @@ struct resolved {
     char path[PATH_MAX];
     char open_path[64]; /* path files: the descriptor's name, "" when there is none */
     int fd;             /* path files: the file checked by api_path_confine_open, or -1 */
-    struct api_file_id id;
+    struct file_id id;
     uint64_t content; /* api/content_id.h: the ETag's identity */
     bool pinned;   /* a pulled SEG in the object cache: release when done */
     bool answered; /* pull-through answered (a proxied non-SEG frame) */
@@ -188,8 +188,8 @@ static void serve_resolved(struct api_ctx *ctx, const struct api_request *req, s
         return;
     }
 
-    struct api_cache_entry *en =
-        api_cache_get_at(ctx->cache, rs->path, rs->open_path[0] ? rs->open_path : NULL, &rs->id, &e);
+    struct file_cache_entry *en =
+        file_cache_get_at(ctx->cache, rs->path, rs->open_path[0] ? rs->open_path : NULL, &rs->id, &e);
     resolved_close(rs);
     if (!en && e.code == ERR_UNSUPPORTED && req->res.kind == API_RES_STORE &&
         !strcmp(api_route_name(req->route), "frames")) {
@@ -206,8 +206,8 @@ static void serve_resolved(struct api_ctx *ctx, const struct api_request *req, s
         api_response_from_err(r, &e);
         return;
     }
-    bool ok = rt->on_index(api_cache_value(en), req, r, &e);
-    api_cache_release(ctx->cache, en);
+    bool ok = rt->on_index(file_cache_value(en), req, r, &e);
+    file_cache_release(ctx->cache, en);
     if (!ok) {
         api_response_from_err(r, &e);
         return;

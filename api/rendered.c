@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "api/cache.h"
+#include "common/file_cache.h"
 #include "api/ctx.h"
 #include "api/handlers.h"
 #include "api/route.h"
@@ -200,7 +200,7 @@ bool api_image_response(const struct render_image *img, bool jpeg, int quality,
 }
 
 /* Opens the SEG named by uid through the index cache; en must be released. */
-static struct api_cache_entry *seg_open(struct api_ctx *ctx, const char *uid, struct err *e)
+static struct file_cache_entry *seg_open(struct api_ctx *ctx, const char *uid, struct err *e)
 {
     struct api_located loc;
     if (!api_uid_locate(ctx, uid, &loc, e)) {
@@ -212,9 +212,9 @@ static struct api_cache_entry *seg_open(struct api_ctx *ctx, const char *uid, st
         err_set(e, ERR_NOT_FOUND, "segmentation %s: file gone", uid);
         return NULL;
     }
-    struct api_file_id id = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+    struct file_id id = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
                              (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
-    struct api_cache_entry *en = api_cache_get(ctx->cache, loc.path, &id, e);
+    struct file_cache_entry *en = file_cache_get(ctx->cache, loc.path, &id, e);
     if (!en)
         err_prefix(e, "segmentation %s", uid);
     return en;
@@ -230,14 +230,14 @@ bool api_source_rendered_get(struct api_ctx *ctx, const char *path, uint32_t fra
     bool ok = true;
     if (p->segmentation[0]) {
         struct render_source_info info;
-        struct api_cache_entry *en = NULL;
+        struct file_cache_entry *en = NULL;
         ok = render_source_probe(path, &info, e) && (en = seg_open(ctx, p->segmentation, e));
         if (ok) {
-            const struct seg_index *idx = api_cache_value(en);
+            const struct seg_index *idx = file_cache_value(en);
             /* A single-frame source is referenced without a frame number. */
             ok = api_burn_segments(idx, info.sop_instance_uid, info.frames > 1 ? frame : 0, p,
                                    &img, e);
-            api_cache_release(ctx->cache, en);
+            file_cache_release(ctx->cache, en);
         }
     }
     if (ok)

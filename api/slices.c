@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "api/handlers.h"
-#include "api/cache.h"
+#include "common/file_cache.h"
 #include "api/ctx.h"
 #include "api/uid_locate.h"
 #include "render/render.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "api/cache.h"
+#include "common/file_cache.h"
 #include "api/ctx.h"
 #include "api/http_error.h"
 #include "api/rendered.h"
@@ -145,16 +145,16 @@ void api_thumbnail_get(struct api_ctx *ctx, const struct api_request *req, struc
         api_response_error(r, 404, "instance file missing");
         return;
     }
-    struct api_file_id id = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+    struct file_id id = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
                              (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
-    struct api_cache_entry *en = api_cache_get(ctx->cache, fs.path, &id, &e);
+    struct file_cache_entry *en = file_cache_get(ctx->cache, fs.path, &id, &e);
     if (!en) {
         api_response_from_err(r, &e);
         return;
     }
     struct render_image img;
-    bool ok = api_seg_thumbnail(ctx, api_cache_value(en), &img, &e);
-    api_cache_release(ctx->cache, en);
+    bool ok = api_seg_thumbnail(ctx, file_cache_value(en), &img, &e);
+    file_cache_release(ctx->cache, en);
     if (ok)
         ok = api_image_response(&img, api_rendered_wants_jpeg(req->accept), 85, r, &e);
     render_image_free(&img);

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "api/cache.h"
+#include "common/file_cache.h"
 #include "api/ctx.h"
 #include "render/render.h"
 #include "store/store.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "api/cache.h"
+#include "common/file_cache.h"
 #include "api/ctx.h"
 #include "api/handlers.h"
 #include "api/http_error.h"
@@ -38,14 +38,14 @@ bool api_viewer_resolve(struct api_ctx *ctx, const struct api_request *req, char
     return true;
 }
 
-static struct api_cache_entry *open_index(struct api_ctx *ctx, const char *path, struct err *e)
+static struct file_cache_entry *open_index(struct api_ctx *ctx, const char *path, struct err *e)
 {
     struct stat st;
     if (stat(path, &st))
         return err_set(e, ERR_NOT_FOUND, "file gone"), NULL;
-    struct api_file_id id = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+    struct file_id id = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
                              (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
-    return api_cache_get(ctx->cache, path, &id, e);
+    return file_cache_get(ctx->cache, path, &id, e);
 }
 
 typedef bool (*index_json_fn)(struct api_ctx *ctx, const struct seg_index *idx, struct api_response *r,
@@ -57,14 +57,14 @@ static void on_index(struct api_ctx *ctx, const struct api_request *req, struct 
     static __thread char path[PATH_MAX];
     struct err e = ERR_INIT;
     bool immutable;
-    struct api_cache_entry *en = NULL;
+    struct file_cache_entry *en = NULL;
     if (!api_viewer_resolve(ctx, req, path, sizeof path, &immutable, &e) || !(en = open_index(ctx, path, &e))) {
         err_prefix(&e, "%s", req->res.kind == API_RES_FILE ? req->res.file : req->res.sop);
         api_response_from_err(r, &e);
         return;
     }
-    bool ok = fn(ctx, api_cache_value(en), r, &e);
-    api_cache_release(ctx->cache, en);
+    bool ok = fn(ctx, file_cache_value(en), r, &e);
+    file_cache_release(ctx->cache, en);
     if (!ok) {
         api_response_from_err(r, &e);
         return;
@@ -176,10 +176,10 @@ void api_viewer_frame_rendered_get(struct api_ctx *ctx, const struct api_request
         api_response_from_err(r, &e);
         return;
     }
-    struct api_cache_entry *en = open_index(ctx, path, &e);
+    struct file_cache_entry *en = open_index(ctx, path, &e);
     if (en || e.code != ERR_UNSUPPORTED || api_is_segmentation(path)) {
         if (en)
-            api_cache_release(ctx->cache, en);
+            file_cache_release(ctx->cache, en);
         copy = *req;
         copy.route = &seg_frame;
         char vary[128] = "";

@@ -13,7 +13,7 @@ static const double BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 struct metrics {
     pthread_mutex_t mu;
-    struct api_cache *cache;
+    struct file_cache *cache;
     struct threadpool *tp;
     unsigned long long requests[API_ROUTE_LABELS_MAX][N_STATUS];
     unsigned long long hist[API_ROUTE_LABELS_MAX][N_BUCKETS];
@@ -23,7 +23,7 @@ struct metrics {
     unsigned long long rejected;
 };
 
-struct metrics *metrics_new(struct api_cache *cache, struct threadpool *tp)
+struct metrics *metrics_new(struct file_cache *cache, struct threadpool *tp)
 {
     struct metrics *m = calloc(1, sizeof *m);
     if (!m)
@@ -153,8 +153,8 @@ bool metrics_render(void *arg, struct buf *out, struct err *e)
                  "# TYPE segweb_workers_busy gauge\nsegweb_workers_busy %zu\n",
                  threadpool_queued(m->tp), threadpool_running(m->tp));
     if (ok && m->cache) {
-        struct api_cache_stats st;
-        api_cache_stats_get(m->cache, &st);
+        struct file_cache_stats st;
+        file_cache_stats_get(m->cache, &st);
         ok = put(out, e,
                  "# HELP segweb_cache_hits_total Index cache hits (incl. waits on a load in progress).\n"
                  "# TYPE segweb_cache_hits_total counter\nsegweb_cache_hits_total %llu\n"

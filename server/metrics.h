@@ -13,7 +13,7 @@
 struct metrics;
 
 /* New metrics reading gauges from cache and tp (borrowed; either may be NULL). */
-struct metrics *metrics_new(struct api_cache *cache, struct threadpool *tp);
+struct metrics *metrics_new(struct file_cache *cache, struct threadpool *tp);
 void metrics_free(struct metrics *m);
 
 void metrics_request_begin(struct metrics *m);

@@ -194,7 +194,7 @@ out:
     http_server_stop(srv);
     threadpool_free(tp);
     metrics_free(m);
-    api_cache_free(ctx.cache);
+    file_cache_free(ctx.cache);
     api_pull_free(ctx.pull);
     store_close(store);
     api_png_cache_configure(0);

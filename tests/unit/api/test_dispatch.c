@@ -152,10 +152,10 @@ int main(void)
     CHECK(r.status == 405 && api_response_header_get(&r, "Allow"), "405");
     api_response_free(&r);
 
-    struct api_cache_stats st;
-    api_cache_stats_get(ctx.cache, &st);
+    struct file_cache_stats st;
+    file_cache_stats_get(ctx.cache, &st);
     CHECK(st.misses == 2 && st.hits >= 8, "one index build per file (misses %llu hits %llu)",
           (unsigned long long)st.misses, (unsigned long long)st.hits);
-    api_cache_free(ctx.cache);
+    file_cache_free(ctx.cache);
     return check_done();
 }

@@ -1,4 +1,4 @@
-/* api/cache.c with a fake loader: hits, single flight, LRU under a byte budget,
+/* common/file_cache.c with a fake loader: hits, single flight, LRU under a byte budget,
  * references pin entries, stale identity reloads, failures are not cached. */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/cache.h"
+#include "common/file_cache.h"
 #include "tests/unit/check.h"
 
 static atomic_int loads, frees;
@@ -43,86 +43,86 @@ static void vfree(void *v)
     free(v);
 }
 
-static struct api_file_id ID = {1, 2, 3, 4};
+static struct file_id ID = {1, 2, 3, 4};
 
 struct thr {
-    struct api_cache *c;
+    struct file_cache *c;
     const char *key;
-    struct api_cache_entry *en;
+    struct file_cache_entry *en;
 };
 
 static void *getter(void *p)
 {
     struct thr *t = p;
     struct err e = ERR_INIT;
-    t->en = api_cache_get(t->c, t->key, &ID, &e);
+    t->en = file_cache_get(t->c, t->key, &ID, &e);
     return NULL;
 }
 
 int main(void)
 {
     struct err e = ERR_INIT;
-    struct api_cache *c = api_cache_new(350, load, vfree, NULL, &e);
+    struct file_cache *c = file_cache_new(350, load, vfree, NULL, &e);
     CHECK(c != NULL, "new");
 
     /* hit after miss */
-    struct api_cache_entry *a = api_cache_get(c, "a", &ID, &e);
-    CHECK(a && !strcmp(((struct value *)api_cache_value(a))->key, "a"), "load a");
-    api_cache_release(c, a);
-    a = api_cache_get(c, "a", &ID, &e);
+    struct file_cache_entry *a = file_cache_get(c, "a", &ID, &e);
+    CHECK(a && !strcmp(((struct value *)file_cache_value(a))->key, "a"), "load a");
+    file_cache_release(c, a);
+    a = file_cache_get(c, "a", &ID, &e);
     CHECK(a && atomic_load(&loads) == 1, "hit a (loads %d)", atomic_load(&loads));
-    api_cache_release(c, a);
+    file_cache_release(c, a);
 
     /* LRU eviction under the budget: a,b,c = 300; d pushes out the LRU (b, since a was used) */
-    struct api_cache_entry *b = api_cache_get(c, "b", &ID, &e);
-    api_cache_release(c, b);
-    struct api_cache_entry *cc = api_cache_get(c, "c", &ID, &e);
-    api_cache_release(c, cc);
-    a = api_cache_get(c, "a", &ID, &e); /* a most recent */
-    api_cache_release(c, a);
-    struct api_cache_entry *d = api_cache_get(c, "d", &ID, &e);
-    api_cache_release(c, d);
-    struct api_cache_stats st;
-    api_cache_stats_get(c, &st);
+    struct file_cache_entry *b = file_cache_get(c, "b", &ID, &e);
+    file_cache_release(c, b);
+    struct file_cache_entry *cc = file_cache_get(c, "c", &ID, &e);
+    file_cache_release(c, cc);
+    a = file_cache_get(c, "a", &ID, &e); /* a most recent */
+    file_cache_release(c, a);
+    struct file_cache_entry *d = file_cache_get(c, "d", &ID, &e);
+    file_cache_release(c, d);
+    struct file_cache_stats st;
+    file_cache_stats_get(c, &st);
     CHECK(st.bytes <= 350 && st.evictions == 1 && st.entries == 3, "bytes %zu evictions %llu entries %zu",
           st.bytes, (unsigned long long)st.evictions, st.entries);
     int before = atomic_load(&loads);
-    a = api_cache_get(c, "a", &ID, &e);
-    api_cache_release(c, a);
+    a = file_cache_get(c, "a", &ID, &e);
+    file_cache_release(c, a);
     CHECK(atomic_load(&loads) == before, "a survived eviction");
-    b = api_cache_get(c, "b", &ID, &e);
-    api_cache_release(c, b);
+    b = file_cache_get(c, "b", &ID, &e);
+    file_cache_release(c, b);
     CHECK(atomic_load(&loads) == before + 1, "b was evicted and reloaded");
 
     /* a referenced entry is never freed; an over-budget value is served */
-    struct api_cache_entry *big = api_cache_get(c, "big", &ID, &e);
-    CHECK(big && !strcmp(((struct value *)api_cache_value(big))->key, "big"), "big served");
-    api_cache_stats_get(c, &st);
+    struct file_cache_entry *big = file_cache_get(c, "big", &ID, &e);
+    CHECK(big && !strcmp(((struct value *)file_cache_value(big))->key, "big"), "big served");
+    file_cache_stats_get(c, &st);
     CHECK(st.bytes >= 1000, "big pinned while referenced (%zu)", st.bytes);
-    api_cache_release(c, big);
-    api_cache_stats_get(c, &st);
+    file_cache_release(c, big);
+    file_cache_stats_get(c, &st);
     CHECK(st.bytes <= 350, "big evicted after release (%zu)", st.bytes);
 
     /* stale identity: reload, old value freed once unreferenced */
-    a = api_cache_get(c, "a", &ID, &e);
-    int gen = ((struct value *)api_cache_value(a))->generation;
-    struct api_file_id changed = ID;
+    a = file_cache_get(c, "a", &ID, &e);
+    int gen = ((struct value *)file_cache_value(a))->generation;
+    struct file_id changed = ID;
     changed.mtime_ns++;
     int f0 = atomic_load(&frees);
-    struct api_cache_entry *a2 = api_cache_get(c, "a", &changed, &e);
-    CHECK(a2 && a2 != a && ((struct value *)api_cache_value(a2))->generation != gen, "stale reloaded");
+    struct file_cache_entry *a2 = file_cache_get(c, "a", &changed, &e);
+    CHECK(a2 && a2 != a && ((struct value *)file_cache_value(a2))->generation != gen, "stale reloaded");
     CHECK(atomic_load(&frees) == f0, "old value alive while referenced");
-    CHECK(((struct value *)api_cache_value(a))->generation == gen, "old value intact");
-    api_cache_release(c, a);
+    CHECK(((struct value *)file_cache_value(a))->generation == gen, "old value intact");
+    file_cache_release(c, a);
     CHECK(atomic_load(&frees) == f0 + 1, "old value freed on release");
-    api_cache_release(c, a2);
+    file_cache_release(c, a2);
 
     /* failures: error passed through, not cached */
     e = (struct err)ERR_INIT;
     before = atomic_load(&loads);
-    CHECK(!api_cache_get(c, "bad", &ID, &e) && e.code == ERR_INVALID, "bad: %s", e.msg);
+    CHECK(!file_cache_get(c, "bad", &ID, &e) && e.code == ERR_INVALID, "bad: %s", e.msg);
     e = (struct err)ERR_INIT;
-    CHECK(!api_cache_get(c, "bad", &ID, &e) && atomic_load(&loads) == before + 2, "failure not cached");
+    CHECK(!file_cache_get(c, "bad", &ID, &e) && atomic_load(&loads) == before + 2, "failure not cached");
 
     /* single flight: 16 concurrent misses, one load */
     load_delay_ms = 100;
@@ -142,7 +142,7 @@ int main(void)
     }
     CHECK(same, "all waiters share one entry");
     for (int i = 0; i < 16; i++)
-        api_cache_release(c, t[i].en);
+        file_cache_release(c, t[i].en);
     /* single flight on failure too */
     before = atomic_load(&loads);
     for (int i = 0; i < 8; i++) {
@@ -155,8 +155,8 @@ int main(void)
     for (int i = 0; i < 8; i++)
         none = none && !t[i].en;
     CHECK(none && atomic_load(&loads) - before >= 1 && atomic_load(&loads) - before <= 8, "failed flight");
-    api_cache_stats_get(c, &st);
+    file_cache_stats_get(c, &st);
     CHECK(st.coalesced >= 1, "coalesced counted (%llu)", (unsigned long long)st.coalesced);
-    api_cache_free(c);
+    file_cache_free(c);
     return check_done();
 }
