@@ -27,6 +27,7 @@
 #include "decoder/image_frames.h"
 #include "decoder/png_encode.h"
 #include "decoder/seg.h"
+#include "decoder/seg_index_io.h" /* the persisted index */
 #include "decoder/seg_lint.h" /* the SEG doctor's checks */
 #include "decoder/transcode.h"
 

@@ -13,6 +13,7 @@
  *     readers) and the parsed data set is closed; on failure nothing is left
  *     open and e is always set. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@
 #include <zlib.h>
 
 #include "decoder/seg_open.h"
+
+_Atomic uint64_t decoder_seg_parse_count;
 
 #define T_SOP_CLASS TAG(0x0008, 0x0016)
 #define T_MEDIA_SOP_CLASS TAG(0x0002, 0x0002)
@@ -198,6 +201,7 @@ struct seg_index *decoder_seg_open(const char *path, const struct seg_limits *li
     if (!inflated_size_ok(fd, (uint64_t)st.st_size,
                           limits && limits->max_inflated_bytes ? limits->max_inflated_bytes : (256ull << 20), e))
         goto fail;
+    decoder_seg_parse_count++;
     b.f = dataset_open(path, e);
     if (!b.f)
         goto fail;

@@ -14,6 +14,7 @@
 #ifndef SEGWEB_DECODER_SEG_OPEN_H
 #define SEGWEB_DECODER_SEG_OPEN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,6 +33,11 @@ struct builder {
     struct arena *a;
     struct err *e;
 };
+
+/* ---- seg_open.c ---- */
+
+/* Objects handed to DCMTK by decoder_seg_open (decoder_seg_index_counts reports it). */
+extern _Atomic uint64_t decoder_seg_parse_count;
 
 /* ---- seg_open_attrs.c ---- */
 
