@@ -25,7 +25,7 @@ CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -DSEGWEB_FUZZ=ON -DCMAKE_BUILD_T
   -DSEGWEB_TESTDATA="$TESTDATA" >/dev/null
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=(fuzz_decoder fuzz_route fuzz_frame_png)
+  targets=(fuzz_decoder fuzz_route fuzz_frame_png fuzz_seg_index)
   [[ -f api/multipart.h ]] && targets+=(fuzz_multipart)
   [[ -f upstream/upstream.h ]] && targets+=(fuzz_upstream_multipart)
   [[ -f writer/writer.h ]] && targets+=(fuzz_writer_inputs)
@@ -35,6 +35,12 @@ cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${targets[@]}"
 
 rm -rf "$FUZZ_WORK/seeds"
 /usr/bin/python3 tests/fuzz/make_seeds.py "$TESTDATA" "$FUZZ_WORK/seeds"
+# fuzz_seg_index: persisted indexes of the corpus, written by the target itself (its own format)
+for t in "${targets[@]}"; do
+  if [[ $t == fuzz_seg_index ]]; then
+    SEGWEB_TESTDATA="$TESTDATA" SEGWEB_FUZZ_WRITE_SEEDS="$FUZZ_WORK/seeds/fuzz_seg_index" "$BUILD_DIR/tests/fuzz/fuzz_seg_index"
+  fi
+done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -55,7 +61,7 @@ for t in "${targets[@]}"; do
   artifacts="$FUZZ_WORK/artifacts/$t"
   mkdir -p "$corpus" "$artifacts"
   max_len=65536
-  [[ $t == fuzz_decoder || $t == fuzz_volume ]] && max_len=1048576
+  [[ $t == fuzz_decoder || $t == fuzz_volume || $t == fuzz_seg_index ]] && max_len=1048576
   [[ $t == fuzz_route ]] && max_len=4200
   echo "fuzz: $t: ${FUZZ_SECONDS}s"
   # shellcheck disable=SC2086

@@ -260,12 +260,23 @@ bool files_commit(struct store *s, const char *tmp_path, const struct store_attr
     return true;
 }
 
+void files_unlink_object(const char *path)
+{
+    unlink(path);
+    size_t n = strlen(path);
+    char side[PATH_MAX];
+    if (n > 4 && n < sizeof side && !strcmp(path + n - 4, ".dcm")) {
+        snprintf(side, sizeof side, "%.*s.idx", (int)(n - 4), path);
+        unlink(side); /* its persisted index (store/seg_index.h), if any */
+    }
+}
+
 void files_remove(struct store *s, const struct store_attrs *rows, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX], dir[PATH_MAX];
         files_instance_path(s, rows[i].study_uid, rows[i].series_uid, rows[i].sop_uid, path, sizeof path);
-        unlink(path);
+        files_unlink_object(path);
         snprintf(dir, sizeof dir, "%s/instances/%s/%s", s->dir, rows[i].study_uid, rows[i].series_uid);
         rmdir(dir); /* fails (fine) while not empty */
         snprintf(dir, sizeof dir, "%s/instances/%s", s->dir, rows[i].study_uid);

@@ -173,10 +173,14 @@ static bool put_locked(struct store *s, const char *tmp_path, const struct store
         files_fsync_dir(dir, NULL);
         return false;
     }
-    if (*backup)
+    if (*backup) {
         unlink(backup);
+        char side[PATH_MAX];
+        snprintf(side, sizeof side, "%.*s.idx", (int)(strlen(target) - 4), target);
+        unlink(side); /* stale (it names the old inode); the caller persists the new one */
+    }
     if (*existing && strcmp(existing, target))
-        unlink(existing); /* overwritten under another study/series */
+        files_unlink_object(existing); /* overwritten under another study/series */
     *result = STORE_PUT_STORED;
     return true;
 }

@@ -56,7 +56,10 @@ int files_same(const char *a, const char *b);
  * directory fsync'd. *size receives the file's size. */
 bool files_commit(struct store *s, const char *tmp_path, const struct store_attrs *a,
                   const char *target, uint64_t *size, struct err *e);
-/* Unlinks the files of rows[0..n) and their emptied series and study directories. */
+/* Unlinks an object file (.dcm) and its persisted index (.idx) beside it. */
+void files_unlink_object(const char *path);
+/* Unlinks the files of rows[0..n) (objects and persisted indexes) and their emptied
+ * series and study directories. */
 void files_remove(struct store *s, const struct store_attrs *rows, size_t n);
 
 /* ---- index.c ---- */
