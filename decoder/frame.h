@@ -37,4 +37,10 @@ uint64_t decoder_frame_bytes_read(void);
  * src must hold ceil((bit_offset+npix)/8) bytes. */
 void decoder_bits_extract(const uint8_t *src, uint64_t bit_offset, uint64_t npix, uint8_t *dst);
 
+/* The inverse: writes the npix bits of src (from bit 0) into dst starting at bit
+ * `bit_offset`, leaving every other bit of dst as it was (frames packed back to
+ * back, as native BINARY Pixel Data wants them). dst must hold
+ * ceil((bit_offset+npix)/8) bytes; src ceil(npix/8). */
+void decoder_bits_insert(uint8_t *dst, uint64_t bit_offset, const uint8_t *src, uint64_t npix);
+
 #endif

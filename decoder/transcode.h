@@ -1,9 +1,12 @@
 /* Re-encoding a whole DICOM object into another transfer syntax, for WADO-RS
  * transfer-syntax negotiation (PS3.18: no transfer-syntax parameter means
  * Explicit VR Little Endian). Uncompressed syntaxes convert into one another
- * always (Implicit / Explicit, Little / Big Endian, Deflated); a compressed
- * source converts only where DCMTK has a decoder registered (none here: those
- * answer ERR_UNSUPPORTED, which the api turns into 406). */
+ * always (Implicit / Explicit, Little / Big Endian, Deflated). A compressed
+ * source is decoded: a Segmentation by segweb's own codecs (RLE, JPEG-LS,
+ * JPEG 2000, Deflated Image Frame Compression; BINARY frames packed back to
+ * back as PS3.5 8.1.1 wants), any other image by DCMTK's registered decoders
+ * (JPEG, JPEG-LS, RLE). What none can decode (a JPEG 2000 CT, say) answers
+ * ERR_UNSUPPORTED, which the api turns into 406. */
 #ifndef SEGWEB_DECODER_TRANSCODE_H
 #define SEGWEB_DECODER_TRANSCODE_H
 
@@ -26,9 +29,10 @@ bool decoder_ts_uncompressed(const char *ts);
 
 /* Writes the object at in_path, re-encoded in transfer syntax ts (one of the
  * uncompressed four), as a Part 10 file at out_path (created or replaced). At
- * most max_bytes of output (ERR_LIMIT beyond). ERR_UNSUPPORTED when the
- * object's pixel data cannot be decoded into ts; ERR_INVALID when it does not
- * parse. */
+ * most max_bytes of output (ERR_LIMIT beyond; 0: no bound). ERR_UNSUPPORTED
+ * when the object's pixel data cannot be decoded into ts; ERR_INVALID when it
+ * does not parse or a compressed SEG frame is corrupt (the message names the
+ * frame). */
 bool decoder_transcode(const char *in_path, const char *ts, const char *out_path, uint64_t max_bytes,
                        struct err *e);
 

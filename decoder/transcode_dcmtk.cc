@@ -1,13 +1,28 @@
 /* Transfer-syntax conversion (see transcode.h): a DCMTK bridge of its own.
- * Every entry point catches C++ exceptions; OFCondition becomes struct err. */
+ * Every entry point catches C++ exceptions; OFCondition becomes struct err.
+ *
+ * Compressed sources: a Segmentation's frames are decoded by segweb's own codecs
+ * (transcode_seg.h: the same frame reader the SEG routes use, which knows 1-bit
+ * RLE, JPEG 2000 and Deflated Image Frame Compression that DCMTK 3.6.7 does not)
+ * and its encapsulated Pixel Data is replaced by the native value; any other
+ * image goes through DCMTK's registered decoders (JPEG baseline/extended/
+ * lossless, JPEG-LS, RLE). Nothing else of the data set is touched; the meta
+ * header names the new syntax. */
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/oflog.h>
 
 #include "decoder/transcode.h"
+#include "decoder/transcode_seg.h"
 
 namespace {
 
@@ -22,6 +37,72 @@ E_TransferSyntax xfer_of(const char *ts)
     if (!strcmp(ts, DECODER_TS_DEFLATED))
         return EXS_DeflatedLittleEndianExplicit;
     return EXS_Unknown;
+}
+
+void codecs_register()
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+        OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+        DJDecoderRegistration::registerCodecs();
+        DJLSDecoderRegistration::registerCodecs();
+        DcmRLEDecoderRegistration::registerCodecs();
+    });
+}
+
+/* The stored syntax as the meta header names it (DCMTK 3.6.7 does not know every
+ * one, e.g. Deflated Image Frame Compression), else as DCMTK read it. */
+OFString stored_ts(DcmFileFormat &ff)
+{
+    OFString ts;
+    if (ff.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, ts).bad() || ts.empty())
+        ts = DcmXfer(ff.getDataset()->getOriginalXfer()).getXferID();
+    return ts;
+}
+
+/* Whether Pixel Data is encapsulated (undefined length: a fragment sequence). */
+bool encapsulated(DcmDataset *ds)
+{
+    DcmElement *el = NULL;
+    if (ds->findAndGetElement(DCM_PixelData, el, OFFalse).bad() || !el)
+        return false;
+    return DcmXfer(ds->getOriginalXfer()).isEncapsulated() || el->getLengthField() == DCM_UndefinedLength;
+}
+
+/* Replaces the SEG's encapsulated Pixel Data by the native value its frames decode
+ * to: OB for 1 and 8 bits, OW for 16 (PS3.5 A.2). */
+bool seg_to_native(const char *in_path, DcmDataset *ds, uint64_t max_bytes, struct err *e)
+{
+    struct transcode_native nat;
+    if (!transcode_seg_native(in_path, max_bytes, &nat, e))
+        return false;
+    DcmPixelData *pd = new DcmPixelData(DcmTag(DCM_PixelData, nat.bits == 16 ? EVR_OW : EVR_OB));
+    OFCondition c = nat.bits == 16 ? pd->putUint16Array((const Uint16 *)nat.data, (unsigned long)(nat.len / 2))
+                                   : pd->putUint8Array(nat.data, (unsigned long)nat.len);
+    free(nat.data);
+    if (c.good())
+        c = ds->insert(pd, OFTrue /* replace the encapsulated one */);
+    if (c.bad()) {
+        delete pd;
+        return err_set(e, ERR_INTERNAL, "replacing Pixel Data: %s", c.text());
+    }
+    return true;
+}
+
+bool file_size_check(const char *out_path, uint64_t max_bytes, struct err *e)
+{
+    FILE *f = std::fopen(out_path, "rb");
+    long size = -1;
+    if (f && !std::fseek(f, 0, SEEK_END))
+        size = std::ftell(f);
+    if (f)
+        std::fclose(f);
+    if (size < 0 || (max_bytes && (uint64_t)size > max_bytes)) {
+        std::remove(out_path);
+        return err_set(e, size < 0 ? ERR_IO : ERR_LIMIT, "the re-encoded object is larger than %llu bytes",
+                       (unsigned long long)max_bytes);
+    }
+    return true;
 }
 
 }  // namespace
@@ -40,35 +121,31 @@ bool decoder_transcode(const char *in_path, const char *ts, const char *out_path
         E_TransferSyntax to = xfer_of(ts);
         if (to == EXS_Unknown)
             return err_set(e, ERR_UNSUPPORTED, "cannot produce transfer syntax %s", ts);
+        codecs_register();
         DcmFileFormat ff;
         OFCondition c = ff.loadFile(in_path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
         if (c.bad())
             return err_set(e, ERR_INVALID, "not a readable DICOM file: %s", c.text());
         DcmDataset *ds = ff.getDataset();
-        c = ds->chooseRepresentation(to, NULL);
-        if (c.bad() || !ds->canWriteXfer(to)) {
-            DcmXfer from(ds->getOriginalXfer());
-            return err_set(e, ERR_UNSUPPORTED, "cannot convert %s to %s (no decoder for its pixel data)",
-                           from.getXferName(), DcmXfer(to).getXferName());
+        OFString from = stored_ts(ff), sop_class;
+        ds->findAndGetOFString(DCM_SOPClassUID, sop_class);
+        if (encapsulated(ds) && transcode_is_seg(sop_class.c_str())) {
+            if (!seg_to_native(in_path, ds, max_bytes, e)) {
+                err_prefix(e, "decoding the %s segmentation", DcmXfer(from.c_str()).getXferName());
+                return false;
+            }
         }
+        c = ds->chooseRepresentation(to, NULL);
+        if (c.bad() || !ds->canWriteXfer(to))
+            return err_set(e, ERR_UNSUPPORTED, "cannot convert %s (%s) to %s: no decoder for its pixel data",
+                           DcmXfer(from.c_str()).getXferName(), from.c_str(), DcmXfer(to).getXferName());
         /* the meta header names the new syntax; the group length is recomputed */
         c = ff.saveFile(out_path, to, EET_ExplicitLength, EGL_recalcGL, EPD_noChange, 0, 0, EWM_updateMeta);
         if (c.bad()) {
             std::remove(out_path);
             return err_set(e, ERR_IO, "writing the re-encoded object: %s", c.text());
         }
-        FILE *f = std::fopen(out_path, "rb");
-        long size = -1;
-        if (f && !std::fseek(f, 0, SEEK_END))
-            size = std::ftell(f);
-        if (f)
-            std::fclose(f);
-        if (size < 0 || (max_bytes && (uint64_t)size > max_bytes)) {
-            std::remove(out_path);
-            return err_set(e, size < 0 ? ERR_IO : ERR_LIMIT, "the re-encoded object is larger than %llu bytes",
-                           (unsigned long long)max_bytes);
-        }
-        return true;
+        return file_size_check(out_path, max_bytes, e);
     } catch (const std::bad_alloc &) {
         return err_set(e, ERR_NOMEM, "out of memory re-encoding a DICOM object");
     } catch (...) {

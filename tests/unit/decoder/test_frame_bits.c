@@ -1,5 +1,5 @@
-/* decoder_bits_extract against a bit-by-bit oracle, for odd frame sizes at
- * every starting bit offset. */
+/* decoder_bits_extract and decoder_bits_insert against a bit-by-bit oracle, for
+ * odd frame sizes at every starting bit offset. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +27,23 @@ static void check(const uint8_t *src, uint64_t off, uint64_t npix)
     free(dst);
 }
 
+/* Inserting npix bits at off changes exactly those bits of dst, and extracting
+ * them back gives src (padding bits of src are ignored). */
+static void check_insert(const uint8_t *src, uint64_t off, uint64_t npix)
+{
+    size_t dlen = (size_t)((off + npix + 7) / 8) + 2;
+    uint8_t *dst = malloc(dlen), *before = malloc(dlen);
+    for (size_t i = 0; i < dlen; i++)
+        dst[i] = before[i] = (uint8_t)(0x5A ^ i);
+    decoder_bits_insert(dst, off, src, npix);
+    int ok = 1;
+    for (uint64_t i = 0; ok && i < (uint64_t)dlen * 8; i++)
+        ok = bit(dst, i) == (i >= off && i < off + npix ? bit(src, i - off) : bit(before, i));
+    CHECK(ok, "insert at offset %llu, %llu pixels", (unsigned long long)off, (unsigned long long)npix);
+    free(dst);
+    free(before);
+}
+
 int main(void)
 {
     /* Sizes from the corpus (38x23, 10x10, 510x510, 16x16) and small odd ones. */
@@ -44,6 +61,10 @@ int main(void)
             check(src, off, npix); /* every bit offset, several byte offsets */
         for (uint64_t k = 0; k < 3; k++)
             check(src, k * npix, npix); /* frame k of back-to-back frames */
+        if (npix < 100000)
+            for (uint64_t off = 0; off < 20; off++)
+                check_insert(src, off, npix);
+        check_insert(src, 3 * npix, npix);
     }
     /* The last frame ends exactly at the end of the buffer: no read past it. */
     uint8_t *exact = malloc(110); /* 874 px * 1 frame at bit 3 needs 110 bytes */

@@ -1,14 +1,56 @@
-/* decoder/transcode_dcmtk.cc and decoder/attrs.c: an Implicit VR LE SEG and a
- * CT re-encoded as Explicit VR LE keep their UIDs and read back in the new
- * syntax; a JPEG 2000 SEG cannot be (no decoder registered): ERR_UNSUPPORTED;
- * the attributes of a CT source image (not a SEG) are read like a SEG's. */
+/* decoder/transcode_dcmtk.cc, transcode_seg.c and decoder/attrs.c: an Implicit VR
+ * LE SEG and a CT re-encoded as Explicit VR LE keep their UIDs and read back in the
+ * new syntax; every compressed SEG of the corpus comes out as Explicit VR LE with
+ * the Pixel Data value of its uncompressed twin, byte for byte (the twins were
+ * written by dcmqi / highdicom / pydicom, and MANIFEST.md checked their frame
+ * hashes equal); a corrupt JPEG 2000 frame is ERR_INVALID naming the frame; a
+ * syntax that cannot be produced is ERR_UNSUPPORTED; the attributes of a CT
+ * source image (not a SEG) are read like a SEG's. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "decoder/attrs.h"
+#include "decoder/dataset.h"
 #include "decoder/transcode.h"
 #include "tests/unit/check.h"
+
+/* Pixel Data of a file, native (malloc'd), or NULL. */
+static uint8_t *pixels_of(const char *path, size_t *len)
+{
+    struct err e = ERR_INIT;
+    struct dataset_file *f = dataset_open(path, &e);
+    struct dataset_pixel_info pi;
+    uint8_t *p = f && dataset_pixel_info(f, &pi, &e) && pi.present && !pi.encapsulated ? dataset_pixel_copy(f, len, &e)
+                                                                                       : NULL;
+    dataset_close(f);
+    return p;
+}
+
+/* compressed transcoded to Explicit VR LE holds twin's Pixel Data (an odd-length
+ * value may carry one pad byte more). */
+static void check_twin(const char *td, const char *compressed, const char *twin, const char *out)
+{
+    char in[1024], ref[1024];
+    snprintf(in, sizeof in, "%s/seg/%s", td, compressed);
+    snprintf(ref, sizeof ref, "%s/seg/%s", td, twin);
+    struct err e = ERR_INIT;
+    CHECK(decoder_transcode(in, DECODER_TS_EXPLICIT_LE, out, 0, &e), "%s: %s", compressed, e.msg);
+    struct decoder_attrs a;
+    CHECK(decoder_attrs_read(out, &a, &e) && !strcmp(a.transfer_syntax_uid, DECODER_TS_EXPLICIT_LE), "%s: %s",
+          compressed, a.transfer_syntax_uid);
+    size_t n1 = 0, n2 = 0;
+    uint8_t *got = pixels_of(out, &n1), *want = pixels_of(ref, &n2);
+    CHECK(got && want, "%s: Pixel Data not native", compressed);
+    if (got && want) {
+        size_t n = n1 < n2 ? n1 : n2;
+        CHECK((n1 == n2 || n1 + 1 == n2 || n2 + 1 == n1) && !memcmp(got, want, n), "%s: %zu vs %zu bytes, differ",
+              compressed, n1, n2);
+    }
+    free(got);
+    free(want);
+}
 
 int main(void)
 {
@@ -36,11 +78,43 @@ int main(void)
     e = (struct err)ERR_INIT;
     CHECK(!decoder_transcode(in, DECODER_TS_EXPLICIT_LE, out, 100, &e) && e.code == ERR_LIMIT, "%s", e.msg);
 
+    static const char *const twins[][2] = {
+        {"pyd_liver_rle.dcm", "dcmqi_liver.dcm"},
+        {"pyd_liver_j2k.dcm", "dcmqi_liver.dcm"},
+        {"pyd_liver_deflate_frames.dcm", "dcmqi_liver.dcm"},
+        {"pyd_liver_nonbyte_aligned_rle.dcm", "pyd_liver_nonbyte_aligned.dcm"},
+        {"pyd_liver_nonbyte_aligned_j2k.dcm", "pyd_liver_nonbyte_aligned.dcm"},
+        {"pyd_liver_nonbyte_aligned_deflate_frames.dcm", "pyd_liver_nonbyte_aligned.dcm"},
+        {"dcmtk_jpls_hd_sm_control_labelmap.dcm", "hd_sm_control_labelmap.dcm"},
+        {"dcmtk_rle_hd_sm_control_labelmap_palette.dcm", "hd_sm_control_labelmap_palette.dcm"},
+        {"dcmtk_deflated_dcmqi_38x23_odd.dcm", "dcmqi_38x23_odd.dcm"},
+    };
+    for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++)
+        check_twin(td, twins[i][0], twins[i][1], out);
+
     snprintf(in, sizeof in, "%s/seg/pyd_liver_j2k.dcm", td);
     e = (struct err)ERR_INIT;
-    CHECK(!decoder_transcode(in, DECODER_TS_EXPLICIT_LE, out, 0, &e) && e.code == ERR_UNSUPPORTED, "%s", e.msg);
-    e = (struct err)ERR_INIT;
     CHECK(!decoder_transcode(in, "1.2.840.10008.1.2.4.90", out, 0, &e) && e.code == ERR_UNSUPPORTED, "%s", e.msg);
+    e = (struct err)ERR_INIT;
+    CHECK(!decoder_transcode(in, DECODER_TS_EXPLICIT_LE, out, 1000, &e) && e.code == ERR_LIMIT, "%s", e.msg);
+
+    /* the last frame's codestream overwritten with 0xFF: refused, not a short value */
+    char bad[] = "/tmp/segweb-transcode-bad-XXXXXX";
+    int bfd = mkstemp(bad);
+    FILE *src = fopen(in, "rb");
+    static uint8_t bytes[1 << 16];
+    size_t blen = src ? fread(bytes, 1, sizeof bytes, src) : 0;
+    if (src)
+        fclose(src);
+    CHECK(blen > 2000, "read %s", in);
+    memset(bytes + blen - 900, 0xFF, 600); /* inside the last, 1048-byte fragment */
+    CHECK(write(bfd, bytes, blen) == (ssize_t)blen, "write %s", bad);
+    close(bfd);
+    e = (struct err)ERR_INIT;
+    CHECK(!decoder_transcode(bad, DECODER_TS_EXPLICIT_LE, out, 0, &e) && e.code == ERR_INVALID &&
+              strstr(e.msg, "frame 3"),
+          "corrupt frame: code %d %s", e.code, e.msg);
+    unlink(bad);
 
     snprintf(in, sizeof in, "%s/source/pydicom_ct2", td);
     char ct[1100] = "";
