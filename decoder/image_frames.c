@@ -1,12 +1,13 @@
-/* Frames of uncompressed images (see image_frames.h), through the DCMTK bridge's
- * plain C view: the whole Pixel Data value is copied (little endian) and the
- * frame cut out of it. */
+/* Frames of images (see image_frames.h). Uncompressed: through the DCMTK bridge's
+ * plain C view, the whole Pixel Data value is copied (little endian) and the
+ * frame cut out of it. Compressed: DCMTK's decoders (transcode_image.h). */
 #include "decoder/image_frames.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "decoder/dataset.h"
+#include "decoder/transcode_image.h"
 
 bool decoder_image_frame(const char *path, uint32_t frame, uint64_t max_bytes, struct buf *out,
                          uint32_t *n_frames, struct err *e)
@@ -17,21 +18,22 @@ bool decoder_image_frame(const char *path, uint32_t frame, uint64_t max_bytes, s
     const struct dataset_item *r = dataset_root(f);
     uint32_t rows = 0, cols = 0, spp = 1, bits = 0, frames = 1;
     bool ok = true;
-    if (!dataset_uint(r, TAG(0x0028, 0x0010), 0, &rows) || !dataset_uint(r, TAG(0x0028, 0x0011), 0, &cols) ||
-        !dataset_uint(r, TAG(0x0028, 0x0100), 0, &bits) || !rows || !cols || !bits || bits % 8)
-        ok = err_set(e, ERR_INVALID, "not an image with whole-byte pixels (Rows, Columns, BitsAllocated)");
     dataset_uint(r, TAG(0x0028, 0x0002), 0, &spp);
     if (!dataset_uint(r, TAG(0x0028, 0x0008), 0, &frames) || !frames)
         frames = 1;
     *n_frames = frames;
     struct dataset_pixel_info pi = {0};
-    if (ok && !dataset_pixel_info(f, &pi, e))
+    if (!dataset_pixel_info(f, &pi, e))
         ok = false;
+    if (ok && pi.encapsulated) { /* the decoder knows the geometry it can decode */
+        dataset_close(f);
+        return transcode_image_frame(path, frame, max_bytes, out, e);
+    }
+    if (ok && (!dataset_uint(r, TAG(0x0028, 0x0010), 0, &rows) || !dataset_uint(r, TAG(0x0028, 0x0011), 0, &cols) ||
+               !dataset_uint(r, TAG(0x0028, 0x0100), 0, &bits) || !rows || !cols || !bits || bits % 8))
+        ok = err_set(e, ERR_INVALID, "not an image with whole-byte pixels (Rows, Columns, BitsAllocated)");
     if (ok && !pi.present)
         ok = err_set(e, ERR_NOT_FOUND, "the object has no Pixel Data");
-    if (ok && pi.encapsulated)
-        ok = err_set(e, ERR_NOT_ACCEPTABLE, "compressed Pixel Data (%s): frames are served uncompressed only",
-                     dataset_transfer_syntax(f));
     if (ok && (frame < 1 || frame > frames))
         ok = err_set(e, ERR_NOT_FOUND, "frame %u out of range 1..%u", frame, frames);
     uint64_t fsize = (uint64_t)rows * cols * (spp ? spp : 1) * (bits / 8);

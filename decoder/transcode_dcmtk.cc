@@ -15,6 +15,7 @@
 #include <new>
 
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dccodec.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
@@ -22,6 +23,7 @@
 #include <dcmtk/oflog/oflog.h>
 
 #include "decoder/transcode.h"
+#include "decoder/transcode_image.h"
 #include "decoder/transcode_seg.h"
 
 namespace {
@@ -150,6 +152,58 @@ bool decoder_transcode(const char *in_path, const char *ts, const char *out_path
         return err_set(e, ERR_NOMEM, "out of memory re-encoding a DICOM object");
     } catch (...) {
         return err_set(e, ERR_INTERNAL, "unexpected error re-encoding a DICOM object");
+    }
+}
+
+bool transcode_image_frame(const char *path, uint32_t frame, uint64_t max_bytes, struct buf *out,
+                           struct err *e)
+{
+    try {
+        codecs_register();
+        DcmFileFormat ff;
+        /* values over 4 KiB stay on disk: only this frame's fragments are read */
+        OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
+        if (c.bad())
+            return err_set(e, ERR_INVALID, "not a readable DICOM file: %s", c.text());
+        DcmDataset *ds = ff.getDataset();
+        OFString ts = stored_ts(ff);
+        Sint32 frames = 1;
+        if (ds->findAndGetSint32(DCM_NumberOfFrames, frames).bad() || frames < 1)
+            frames = 1;
+        if (frame < 1 || frame > (uint32_t)frames)
+            return err_set(e, ERR_NOT_FOUND, "frame %u out of range 1..%d", frame, (int)frames);
+        DcmElement *el = NULL;
+        if (ds->findAndGetElement(DCM_PixelData, el, OFFalse).bad() || !el)
+            return err_set(e, ERR_NOT_FOUND, "the object has no Pixel Data");
+        DcmPixelData *pd = OFstatic_cast(DcmPixelData *, el);
+        E_TransferSyntax xfer = ds->getOriginalXfer();
+        if (!DcmCodecList::canChangeCoding(xfer, EXS_LittleEndianExplicit))
+            return err_set(e, ERR_NOT_ACCEPTABLE, "no decoder for %s (%s): frames cannot be served uncompressed",
+                           DcmXfer(ts.c_str()).getXferName(), ts.c_str());
+        Uint32 size = 0;
+        c = pd->getUncompressedFrameSize(ds, size);
+        if (c.bad() || !size)
+            return err_set(e, ERR_INVALID, "cannot size a frame: %s", c.text());
+        if (max_bytes && size > max_bytes)
+            return err_set(e, ERR_LIMIT, "a decoded frame of %u bytes is over the limit", (unsigned)size);
+        Uint16 bits = 0;
+        ds->findAndGetUint16(DCM_BitsAllocated, bits);
+        size_t at = out->len;
+        if (!buf_reserve(out, size, e))
+            return false;
+        Uint32 start = 0;
+        OFString colour;
+        c = pd->getUncompressedFrame(ds, frame - 1, start, out->data + at, size, colour, NULL);
+        if (c.bad())
+            return err_set(e, ERR_INVALID, "frame %u does not decode (%s): %s", frame, ts.c_str(), c.text());
+        if (bits > 8 && gLocalByteOrder == EBO_BigEndian) /* samples come in host order */
+            swapBytes(out->data + at, size, sizeof(Uint16));
+        out->len = at + size;
+        return true;
+    } catch (const std::bad_alloc &) {
+        return err_set(e, ERR_NOMEM, "out of memory decoding a frame");
+    } catch (...) {
+        return err_set(e, ERR_INTERNAL, "unexpected error decoding a frame");
     }
 }
 
