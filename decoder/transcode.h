@@ -24,6 +24,11 @@ extern "C" {
 #define DECODER_TS_EXPLICIT_BE "1.2.840.10008.1.2.2"
 #define DECODER_TS_DEFLATED "1.2.840.10008.1.2.1.99"
 
+/* Registers DCMTK's JPEG, JPEG-LS and RLE decoders (and silences DCMTK's log), once
+ * per process whoever calls first: every DCMTK bridge that decodes compressed pixel
+ * data (this one, render/) calls it before its first load. Thread-safe. */
+void decoder_dcmtk_codecs_register(void);
+
 /* Whether ts is one of the four uncompressed syntaxes above. */
 bool decoder_ts_uncompressed(const char *ts);
 

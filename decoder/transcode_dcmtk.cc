@@ -41,17 +41,6 @@ E_TransferSyntax xfer_of(const char *ts)
     return EXS_Unknown;
 }
 
-void codecs_register()
-{
-    static std::once_flag once;
-    std::call_once(once, [] {
-        OFLog::configure(OFLogger::OFF_LOG_LEVEL);
-        DJDecoderRegistration::registerCodecs();
-        DJLSDecoderRegistration::registerCodecs();
-        DcmRLEDecoderRegistration::registerCodecs();
-    });
-}
-
 /* The stored syntax as the meta header names it (DCMTK 3.6.7 does not know every
  * one, e.g. Deflated Image Frame Compression), else as DCMTK read it. */
 OFString stored_ts(DcmFileFormat &ff)
@@ -111,6 +100,17 @@ bool file_size_check(const char *out_path, uint64_t max_bytes, struct err *e)
 
 extern "C" {
 
+void decoder_dcmtk_codecs_register(void)
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+        OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+        DJDecoderRegistration::registerCodecs();
+        DJLSDecoderRegistration::registerCodecs();
+        DcmRLEDecoderRegistration::registerCodecs();
+    });
+}
+
 bool decoder_ts_uncompressed(const char *ts)
 {
     return ts && xfer_of(ts) != EXS_Unknown;
@@ -123,7 +123,7 @@ bool decoder_transcode(const char *in_path, const char *ts, const char *out_path
         E_TransferSyntax to = xfer_of(ts);
         if (to == EXS_Unknown)
             return err_set(e, ERR_UNSUPPORTED, "cannot produce transfer syntax %s", ts);
-        codecs_register();
+        decoder_dcmtk_codecs_register();
         DcmFileFormat ff;
         OFCondition c = ff.loadFile(in_path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
         if (c.bad())
@@ -159,7 +159,7 @@ bool transcode_image_frame(const char *path, uint32_t frame, uint64_t max_bytes,
                            struct err *e)
 {
     try {
-        codecs_register();
+        decoder_dcmtk_codecs_register();
         DcmFileFormat ff;
         /* values over 4 KiB stay on disk: only this frame's fragments are read */
         OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);

@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <string>
 
@@ -23,13 +22,9 @@
 #include <dcmtk/dcmdata/dccodec.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
-#include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmimage/diregist.h>
 #include <dcmtk/dcmimgle/dcmimage.h>
-#include <dcmtk/dcmjpeg/djdecode.h>
-#include <dcmtk/dcmjpls/djdecode.h>
-#include <dcmtk/oflog/oflog.h>
 
 #include "render/j2k.h"
 #include "render/render.h"
@@ -39,15 +34,10 @@ namespace {
 const Uint32 kMaxReadLength = 4096;
 const uint64_t kDefaultMaxPixels = 1ull << 26;
 
+/* DCMTK's decoders, registered once for every bridge (decoder/transcode.h) */
 void setup()
 {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        OFLog::configure(OFLogger::OFF_LOG_LEVEL);
-        DJDecoderRegistration::registerCodecs();
-        DJLSDecoderRegistration::registerCodecs();
-        DcmRLEDecoderRegistration::registerCodecs();
-    });
+    decoder_dcmtk_codecs_register();
 }
 
 bool cond_err(struct err *e, enum err_code code, const char *what, const OFCondition &c)
