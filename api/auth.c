@@ -53,7 +53,7 @@ bool api_auth_check(const char *token, enum api_method method, const char *targe
 void api_auth_reject(struct api_response *r, const char *authorization)
 {
     bool presented = bearer(authorization) != NULL;
-    api_response_error(r, 401, presented ? "the bearer token is not valid (--auth-token)"
+    api_response_refuse(r, API_REFUSE_AUTH, presented ? "the bearer token is not valid (--auth-token)"
                                          : "authentication required: send Authorization: Bearer <token> (--auth-token)");
     api_response_header_set(r, "WWW-Authenticate",
                             presented ? "Bearer realm=\"segweb\", error=\"invalid_token\"" : "Bearer realm=\"segweb\"");

@@ -16,6 +16,7 @@
 #include "api/handlers.h"
 #include "api/index_json.h"
 #include "api/route.h"
+#include "api/store_glue.h"
 #include "api/stream.h"
 #include "decoder/decoder.h"
 #include "store/store.h"
@@ -23,112 +24,7 @@
 #define SEARCH_LIMIT_MAX 100000
 #define SEARCH_PARAMS_MAX 64
 
-/* ---- Accept ---- */
-
-static bool tok_eq(const char *a, size_t n, const char *b)
-{
-    return strlen(b) == n && !strncasecmp(a, b, n);
-}
-
-/* Value of parameter `name` in "; k=v; k2="v2"" (quotes removed), or false. */
-static bool param_get(const char *p, const char *end, const char *name, char *out, size_t outsz)
-{
-    while (p < end) {
-        while (p < end && (*p == ';' || *p == ' ' || *p == '\t'))
-            p++;
-        const char *k = p;
-        while (p < end && *p != '=' && *p != ';')
-            p++;
-        size_t kn = (size_t)(p - k);
-        while (kn && (k[kn - 1] == ' ' || k[kn - 1] == '\t'))
-            kn--;
-        if (p >= end || *p != '=') {
-            continue;
-        }
-        p++;
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        size_t vn = 0;
-        bool quoted = p < end && *p == '"';
-        if (quoted)
-            p++;
-        while (p < end && (quoted ? *p != '"' : (*p != ';' && *p != ' '))) {
-            if (vn + 1 < outsz)
-                out[vn++] = *p;
-            p++;
-        }
-        if (quoted && p < end)
-            p++;
-        out[vn] = 0;
-        if (tok_eq(k, kn, name))
-            return true;
-    }
-    return false;
-}
-
-bool api_accepts_media(const char *accept, const char *media, const char *part_type)
-{
-    if (!accept || !*accept)
-        return true;
-    const char *p = accept;
-    while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t')
-            p++;
-        if (!*p)
-            break;
-        /* the element ends at a comma outside quotes */
-        const char *end = p;
-        bool q = false;
-        while (*end && (q || *end != ',')) {
-            if (*end == '"')
-                q = !q;
-            end++;
-        }
-        const char *semi = memchr(p, ';', (size_t)(end - p));
-        const char *tend = semi ? semi : end;
-        while (tend > p && (tend[-1] == ' ' || tend[-1] == '\t'))
-            tend--;
-        size_t tn = (size_t)(tend - p);
-        char qv[16] = "";
-        double qval = semi && param_get(semi, end, "q", qv, sizeof qv) ? strtod(qv, NULL) : 1.0;
-        bool match = false;
-        if (tok_eq(p, tn, "*/*") || tok_eq(p, tn, "*")) {
-            match = true;
-        } else if (part_type) { /* multipart */
-            if (tok_eq(p, tn, media) || tok_eq(p, tn, "multipart/*")) {
-                char t[128];
-                match = !semi || !param_get(semi, end, "type", t, sizeof t) ||
-                        !strcasecmp(t, part_type) || !strcmp(t, "*/*") ||
-                        (!strcasecmp(part_type, "application/octet-stream") && !strcasecmp(t, "*"));
-            }
-        } else {
-            size_t slash = strcspn(media, "/");
-            match = tok_eq(p, tn, media) ||
-                    (!strcmp(media, "application/dicom+json") && tok_eq(p, tn, "application/json")) ||
-                    (tn == slash + 2 && !strncasecmp(p, media, slash + 1) && p[slash + 1] == '*');
-        }
-        if (match && qval > 0)
-            return true;
-        p = end;
-    }
-    return false;
-}
-
 /* ---- URLs ---- */
-
-/* base: --public-url + --base-path ("" when neither is set). */
-static void url_of(const char *base, const struct store_attrs *a, enum api_level level, char *out, size_t sz)
-{
-    if (!base)
-        base = "";
-    if (level == API_LEVEL_STUDY)
-        snprintf(out, sz, "%s/studies/%s", base, a->study_uid);
-    else if (level == API_LEVEL_SERIES)
-        snprintf(out, sz, "%s/studies/%s/series/%s", base, a->study_uid, a->series_uid);
-    else
-        snprintf(out, sz, "%s/studies/%s/series/%s/instances/%s", base, a->study_uid, a->series_uid,
-                 a->sop_uid);
-}
 
 static const char *scope_series(const struct api_request *req)
 {
@@ -151,27 +47,6 @@ static void boundary_make(const struct api_request *req, char *out, size_t sz)
 /* ---- transfer syntax (PS3.18 8.7.3) ---- */
 
 #define TS_EXPLICIT_LE "1.2.840.10008.1.2.1"
-
-void api_accept_transfer_syntax(const char *accept, char *out, size_t sz)
-{
-    out[0] = 0;
-    const char *p = accept ? strcasestr(accept, "transfer-syntax") : NULL;
-    if (!p)
-        return;
-    p += 15;
-    while (*p == ' ')
-        p++;
-    if (*p != '=')
-        return;
-    p++;
-    while (*p == ' ' || *p == '"')
-        p++;
-    size_t n = strcspn(p, "\";, ");
-    if (n >= sz)
-        n = sz - 1;
-    memcpy(out, p, n);
-    out[n] = 0;
-}
 
 bool api_retrieve_add_part(struct api_stream *s, struct store *store, const char *boundary, const char *path,
                            const char *stored_ts, const char *want_ts, const char *location, struct err *e)
@@ -255,7 +130,7 @@ static bool retrieve_fn(void *arg, const struct store_attrs *a, const char *path
 {
     struct retrieve_ctx *rc = arg;
     char location[4 * STORE_UID_MAX + 1024];
-    url_of(rc->base, a, API_LEVEL_INSTANCE, location, sizeof location);
+    api_store_url(rc->base, a, API_LEVEL_INSTANCE, location, sizeof location);
     return api_retrieve_add_part(rc->s, rc->store, rc->boundary, path, a->transfer_syntax_uid, rc->want_ts,
                                  location, e);
 }
@@ -264,7 +139,7 @@ void api_retrieve_get(struct api_ctx *ctx, const struct api_request *req, struct
 {
     struct err e = ERR_INIT;
     if (!api_accepts_media(req->accept, "multipart/related", "application/dicom")) {
-        api_response_error(r, 406, "this resource is multipart/related; type=\"application/dicom\"");
+        api_response_fail(r, ERR_NOT_ACCEPTABLE, "this resource is multipart/related; type=\"application/dicom\"");
         return;
     }
     char boundary[64];
@@ -311,7 +186,7 @@ static void json_limit_fail(const struct api_ctx *ctx, struct api_response *r, s
         char msg[160];
         snprintf(msg, sizeof msg, "the JSON answer exceeds the max-json-bytes limit of %zu bytes",
                  ctx->max_json_bytes);
-        api_response_error(r, api_status_from_err(ERR_LIMIT), msg);
+        api_response_fail(r, ERR_LIMIT, msg);
         return;
     }
     api_response_from_err(r, e);
@@ -329,7 +204,7 @@ static bool metadata_fn(void *arg, const struct store_attrs *a, const char *path
 {
     struct metadata_ctx *mc = arg;
     char url[4 * STORE_UID_MAX + 1024], pixel[sizeof url + 16], bulk[sizeof url + 16];
-    url_of(mc->base, a, API_LEVEL_INSTANCE, url, sizeof url);
+    api_store_url(mc->base, a, API_LEVEL_INSTANCE, url, sizeof url);
     snprintf(pixel, sizeof pixel, "%s/frames/1", url);
     snprintf(bulk, sizeof bulk, "%s/bulkdata", url);
     if (mc->count++ && !buf_append(mc->out, ",", 1, e))
@@ -341,7 +216,7 @@ void api_metadata_get(struct api_ctx *ctx, const struct api_request *req, struct
 {
     struct err e = ERR_INIT;
     if (!api_accepts_media(req->accept, "application/dicom+json", NULL)) {
-        api_response_error(r, 406, "this resource is application/dicom+json");
+        api_response_fail(r, ERR_NOT_ACCEPTABLE, "this resource is application/dicom+json");
         return;
     }
     struct metadata_ctx mc = {&r->body, 0, ctx->url_base};
@@ -514,7 +389,7 @@ static bool search_fn(void *arg, const struct store_row *row, struct err *e)
     const struct store_attrs *a = &row->a;
     json_t *obj = json_object();
     char url[4 * STORE_UID_MAX + 1024];
-    url_of(sc->base, a, sc->level == 0 ? API_LEVEL_STUDY : sc->level == 1 ? API_LEVEL_SERIES : API_LEVEL_INSTANCE,
+    api_store_url(sc->base, a, sc->level == 0 ? API_LEVEL_STUDY : sc->level == 1 ? API_LEVEL_SERIES : API_LEVEL_INSTANCE,
            url, sizeof url);
     for (size_t i = 0; i < N_ATTRS; i++) {
         if (!sc->include[i])
@@ -553,13 +428,11 @@ static bool search_fn(void *arg, const struct store_row *row, struct err *e)
         }
         json_object_set_new(obj, q->tag, value_json(q, t, num, is_num));
     }
-    char *text = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    if (!text)
-        return err_set(e, ERR_INTERNAL, "cannot serialise a search result");
-    bool ok = (!sc->count++ || buf_append(sc->out, ",", 1, e)) && buf_append(sc->out, text, strlen(text), e);
-    free(text);
-    return ok;
+    if (sc->count++ && !buf_append(sc->out, ",", 1, e)) {
+        json_decref(obj);
+        return false;
+    }
+    return api_json_append(sc->out, obj, 0, e);
 }
 
 
@@ -580,7 +453,7 @@ static void search(struct api_ctx *ctx, const struct api_request *req, struct ap
 {
     struct err e = ERR_INIT;
     if (!api_accepts_media(req->accept, "application/dicom+json", NULL)) {
-        api_response_error(r, 406, "search results are application/dicom+json");
+        api_response_fail(r, ERR_NOT_ACCEPTABLE, "search results are application/dicom+json");
         return;
     }
     struct search_ctx sc = {&r->body, level, {false}, 0, ctx->url_base};
@@ -603,7 +476,7 @@ static void search(struct api_ctx *ctx, const struct api_request *req, struct ap
         size_t n = strcspn(q, "&");
         if (n) {
             if (nv >= SEARCH_PARAMS_MAX) {
-                api_response_error(r, 400, "too many query parameters");
+                api_response_fail(r, ERR_PARSE, "too many query parameters");
                 return;
             }
             const char *eq = memchr(q, '=', n);
@@ -620,12 +493,12 @@ static void search(struct api_ctx *ctx, const struct api_request *req, struct ap
             nv++;
             if (!strcmp(key, "limit")) {
                 if (!parse_count(val, &limit)) {
-                    api_response_error(r, 400, "limit must be a number");
+                    api_response_fail(r, ERR_PARSE, "limit must be a number");
                     return;
                 }
             } else if (!strcmp(key, "offset")) {
                 if (!parse_count(val, &offset)) {
-                    api_response_error(r, 400, "offset must be a number");
+                    api_response_fail(r, ERR_PARSE, "offset must be a number");
                     return;
                 }
             } else if (!strcmp(key, "includefield")) {

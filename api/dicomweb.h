@@ -19,13 +19,7 @@
 #include "api/request.h"
 #include "decoder/decoder.h"
 
-/* Accept negotiation for the DICOMweb media types: true when the Accept value
- * (empty: anything) allows `media` (e.g. "application/dicom+json"), or for
- * multipart, "multipart/related" whose type parameter (if any) is `part_type`. */
-bool api_accepts_media(const char *accept, const char *media, const char *part_type);
-
-/* The transfer-syntax parameter of an Accept value ("*", a UID), "" when absent. */
-void api_accept_transfer_syntax(const char *accept, char *out, size_t sz);
+#include "api/negotiate.h"
 
 struct api_stream;
 struct store;

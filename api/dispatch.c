@@ -77,7 +77,7 @@ static void not_allowed(const struct api_request *req, struct api_response *r)
         snprintf(msg, sizeof msg, "only GET, HEAD, OPTIONS, POST and DELETE are supported");
     else
         snprintf(msg, sizeof msg, "this resource allows %s", allow);
-    api_response_error(r, 405, msg);
+    api_response_refuse(r, API_REFUSE_METHOD, msg);
     api_response_header_set(r, "Allow", allow);
 }
 
@@ -90,11 +90,11 @@ static void dispatch(struct api_ctx *ctx, const struct api_request *req, struct 
     else if (req->route_err.code != ERR_OK)
         api_response_from_err(r, &req->route_err);
     else if (!rt)
-        api_response_error(r, 404, "no such route");
+        api_response_fail(r, ERR_NOT_FOUND, "no such route");
     else if (!api_route_allows(req))
         not_allowed(req, r);
     else if ((rt->flags & API_STORE) && !ctx->store)
-        api_response_error(r, 404, "no instance store");
+        api_response_fail(r, ERR_NOT_FOUND, "no instance store");
     else if (rt->on_index)
         api_instance_serve(ctx, req, r, vary, varysz);
     else
@@ -104,7 +104,7 @@ static void dispatch(struct api_ctx *ctx, const struct api_request *req, struct 
 void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
 {
     char vary[128] = "";
-    r->status = 500;
+    r->status = api_status_from_err(ERR_INTERNAL); /* a handler that sets nothing */
     if (req->method == API_METHOD_OPTIONS)
         preflight(ctx, req, r);
     else

@@ -19,11 +19,6 @@ void api_metrics_get(struct api_ctx *ctx, const struct api_request *req, struct 
 
 /* ---- one SEG, R/... (api/segments.c, api/frames.c) ---- */
 /* GET R/segments: the index document (as `segweb info`). */
-/* Serialises doc (reference stolen; NULL is an internal error) as the 200
- * application/json body of r; flags are added to JSON_COMPACT. */
-struct json_t;
-bool api_send_json(struct json_t *doc, size_t flags, struct api_response *r, struct err *e);
-
 bool api_segments_get(const struct seg_index *idx, const struct api_request *req,
                       struct api_response *r, struct err *e);
 /* GET R/segments/{n}: one segment. ERR_NOT_FOUND for an unknown number. */

@@ -33,7 +33,7 @@ void api_ready_get(struct api_ctx *ctx, const struct api_request *req, struct ap
     if (atomic_load(&ctx->ready))
         json_static(r, text);
     else
-        api_response_error(r, 503, "not ready (starting or shutting down)");
+        api_response_refuse(r, API_REFUSE_NOT_READY, "not ready (starting or shutting down)");
     api_response_header_set(r, "Cache-Control", "no-store");
 }
 

@@ -27,12 +27,36 @@ static const struct {
     {ERR_NOT_ACCEPTABLE, 406, 0xC000},
 };
 
+/* HTTP status of each refusal (enum api_refusal order). */
+static const int REFUSALS[] = {
+    [API_REFUSE_AUTH] = 401,
+    [API_REFUSE_METHOD] = 405,
+    [API_REFUSE_REQUEST_TIMEOUT] = 408,
+    [API_REFUSE_TARGET] = 414,
+    [API_REFUSE_EXPECT] = 417,
+    [API_REFUSE_HEADERS] = 431,
+    [API_REFUSE_BUSY] = 503,
+    [API_REFUSE_NOT_READY] = 503,
+    [API_REFUSE_CLIENT_GONE] = 499,
+};
+
 unsigned api_stow_reason_from_err(enum err_code code)
 {
     for (size_t i = 0; i < sizeof TABLE / sizeof TABLE[0]; i++)
         if (TABLE[i].code == code)
             return TABLE[i].stow_reason;
     return 0x0110;
+}
+
+int api_stow_status(size_t stored, size_t failed)
+{
+    return failed == 0 ? 200 : stored ? 202 : 409;
+}
+
+int api_status_of_refusal(enum api_refusal why)
+{
+    unsigned i = (unsigned)why;
+    return i < sizeof REFUSALS / sizeof REFUSALS[0] && REFUSALS[i] ? REFUSALS[i] : 500;
 }
 
 int api_status_from_err(enum err_code code)
@@ -99,4 +123,14 @@ void api_response_error(struct api_response *r, int status, const char *message)
 void api_response_from_err(struct api_response *r, const struct err *e)
 {
     api_response_error(r, api_status_from_err(e->code), e->msg);
+}
+
+void api_response_fail(struct api_response *r, enum err_code code, const char *message)
+{
+    api_response_error(r, api_status_from_err(code), message);
+}
+
+void api_response_refuse(struct api_response *r, enum api_refusal why, const char *message)
+{
+    api_response_error(r, api_status_of_refusal(why), message);
 }

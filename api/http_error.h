@@ -1,5 +1,7 @@
-/* The one table from error codes to HTTP status, and JSON error bodies:
- * {"error": {"status": 404, "message": "..."}}. */
+/* The one table from error codes (and HTTP-level refusals) to HTTP status and STOW
+ * failure reasons, and JSON error bodies: {"error": {"status": 404, "message": "..."}}.
+ * Handlers and the server never write a status number for a failure: they fail with a
+ * struct err (api_response_from_err, api_response_fail) or a refusal (api_response_refuse). */
 #ifndef SEGWEB_API_HTTP_ERROR_H
 #define SEGWEB_API_HTTP_ERROR_H
 
@@ -19,14 +21,40 @@ unsigned api_stow_reason_from_err(enum err_code code);
 #define API_STOW_MISMATCH 0xA900           /* does not match SOP class / target study */
 #define API_STOW_CANNOT_UNDERSTAND 0xC000
 
+/* The status of a Store Instances Response: 200 all stored, 202 some, 409 none. */
+int api_stow_status(size_t stored, size_t failed);
+
 /* Standard reason phrase ("Not Found"), or "Error". */
 const char *api_status_reason(int status);
 
-/* Replaces r's body with the JSON error document; sets status and content type.
- * Never fails: falls back to a static body if JSON cannot be built. */
-void api_response_error(struct api_response *r, int status, const char *message);
+/* Refusals of the HTTP exchange itself, which no module below api/ reports. */
+enum api_refusal {
+    API_REFUSE_AUTH,            /* 401: no or a wrong bearer token */
+    API_REFUSE_METHOD,          /* 405: the route does not allow the method (set Allow) */
+    API_REFUSE_REQUEST_TIMEOUT, /* 408: the request did not arrive in --request-timeout */
+    API_REFUSE_TARGET,          /* 414: request target too long */
+    API_REFUSE_EXPECT,          /* 417: an Expect other than 100-continue */
+    API_REFUSE_HEADERS,         /* 431: request header fields too large */
+    API_REFUSE_BUSY,            /* 503: the worker queue is full (set Retry-After) */
+    API_REFUSE_NOT_READY,       /* 503: starting or draining */
+    API_REFUSE_CLIENT_GONE,     /* 499: the client went away before a reply (logs, metrics) */
+};
 
-/* api_response_error with the status from the table and e's message. */
+/* The status of a refusal. */
+int api_status_of_refusal(enum api_refusal why);
+
+/* The error response for e: status from the table, e's message. */
 void api_response_from_err(struct api_response *r, const struct err *e);
+
+/* The error response for code with message. */
+void api_response_fail(struct api_response *r, enum err_code code, const char *message);
+
+/* The error response of a refusal, with message. */
+void api_response_refuse(struct api_response *r, enum api_refusal why, const char *message);
+
+/* The primitive behind the three above: replaces r's body with the JSON error
+ * document, sets status and content type. Never fails (a static body if JSON
+ * cannot be built). Only this file's functions and tests call it with a number. */
+void api_response_error(struct api_response *r, int status, const char *message);
 
 #endif

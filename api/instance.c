@@ -149,7 +149,7 @@ static bool within_limit(struct api_ctx *ctx, struct api_response *r)
     char msg[160];
     snprintf(msg, sizeof msg, "the JSON answer of %zu bytes exceeds the max-json-bytes limit of %zu",
              r->body.len, ctx->max_json_bytes);
-    api_response_error(r, api_status_from_err(ERR_LIMIT), msg);
+    api_response_fail(r, ERR_LIMIT, msg);
     return false;
 }
 
@@ -231,7 +231,7 @@ void api_instance_serve(struct api_ctx *ctx, const struct api_request *req,
     if (!media->json) {
         api_vary_add(vary, varysz, "Accept");
         if (!acceptable(media, req->accept)) {
-            api_response_error(r, 406, media->refusal);
+            api_response_fail(r, ERR_NOT_ACCEPTABLE, media->refusal);
             return;
         }
     } else {

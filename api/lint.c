@@ -60,5 +60,5 @@ json_t *api_lint_json(struct api_ctx *ctx, const struct seg_index *idx)
 bool api_lint_get(struct api_ctx *ctx, const struct seg_index *idx, struct api_response *r,
                   struct err *e)
 {
-    return api_send_json(api_lint_json(ctx, idx), 0, r, e);
+    return api_response_json(r, api_lint_json(ctx, idx), "application/json", 0, e);
 }

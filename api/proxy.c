@@ -229,11 +229,5 @@ bool api_proxy_json_rewrite(const void *in, size_t n, const char *base, struct b
         json_decref(doc);
         return err_set(e, ERR_NOMEM, "out of memory");
     }
-    char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    if (!text)
-        return err_set(e, ERR_NOMEM, "out of memory");
-    bool ok = buf_append(out, text, strlen(text), e);
-    free(text);
-    return ok;
+    return api_json_append(out, doc, 0, e);
 }

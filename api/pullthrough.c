@@ -247,14 +247,8 @@ bool api_pullthrough_search(struct api_ctx *ctx, const struct api_request *req, 
             if (!dup)
                 json_array_append(local, item);
         }
-        char *text = json_dumps(local, JSON_COMPACT);
-        if (!text) {
-            ok = err_set(e, ERR_NOMEM, "out of memory");
-        } else {
-            body->len = 0;
-            ok = buf_append(body, text, strlen(text), e);
-            free(text);
-        }
+        body->len = 0;
+        ok = api_json_append(body, json_incref(local), 0, e);
     }
     json_decref(local);
     json_decref(remote);

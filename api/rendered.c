@@ -11,6 +11,7 @@
 #include "common/file_cache.h"
 #include "api/ctx.h"
 #include "api/handlers.h"
+#include "api/negotiate.h"
 #include "api/route.h"
 #include "api/uid_locate.h"
 
@@ -117,10 +118,7 @@ bool api_rendered_params_parse(const char *q, struct api_rendered_params *p, str
 
 bool api_rendered_wants_jpeg(const char *accept)
 {
-    if (!accept || !strstr(accept, "image/jpeg"))
-        return false;
-    const char *png = strstr(accept, "image/png");
-    return !png || png > strstr(accept, "image/jpeg"); /* the first one named wins */
+    return api_accept_names_first(accept, "image/jpeg", "image/png"); /* the first one named wins */
 }
 
 bool api_is_segmentation(const char *path)

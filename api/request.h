@@ -112,6 +112,18 @@ struct api_response {
     char error[256];
 };
 
+/* The one JSON body helper: serialises doc (compact | flags, e.g. JSON_REAL_PRECISION;
+ * the reference is stolen, decref'd even on failure) into r's body, sets status 200 and
+ * content_type ("application/json", "application/dicom+json"). A NULL doc is a bug, not
+ * a full heap: ERR_INTERNAL "cannot build the JSON document" (500). false with e set. */
+struct json_t;
+bool api_response_json(struct api_response *r, struct json_t *doc, const char *content_type, size_t flags,
+                       struct err *e);
+
+/* The serialising half of api_response_json: doc (stolen; NULL: ERR_INTERNAL) appended
+ * to out, compact | flags. */
+bool api_json_append(struct buf *out, struct json_t *doc, size_t flags, struct err *e);
+
 /* Adds (or replaces) a header. false when the table is full or the value too long. */
 bool api_response_header_set(struct api_response *r, const char *name, const char *value);
 /* The value of a header set on r, or NULL. */

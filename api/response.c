@@ -3,10 +3,36 @@
 
 #include "api/stream.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+bool api_json_append(struct buf *out, json_t *doc, size_t flags, struct err *e)
+{
+    /* Every string is UTF-8 (the decoder converts or repairs them), so a NULL
+     * document is a bug, not a full heap: say so (500), not "out of memory". */
+    if (!doc)
+        return err_set(e, ERR_INTERNAL, "cannot build the JSON document");
+    char *text = json_dumps(doc, JSON_COMPACT | flags);
+    json_decref(doc);
+    if (!text)
+        return err_set(e, ERR_NOMEM, "cannot serialise JSON");
+    bool ok = buf_append(out, text, strlen(text), e);
+    free(text);
+    return ok;
+}
+
+bool api_response_json(struct api_response *r, json_t *doc, const char *content_type, size_t flags,
+                       struct err *e)
+{
+    if (!api_json_append(&r->body, doc, flags, e))
+        return false;
+    r->status = 200;
+    snprintf(r->content_type, sizeof r->content_type, "%s", content_type);
+    return true;
+}
 
 bool api_response_header_set(struct api_response *r, const char *name, const char *value)
 {

@@ -429,7 +429,7 @@ void api_segmentations_post(struct api_ctx *ctx, const struct api_request *req, 
 {
     struct upload *up = req->body.sink == &api_segmentations_sink ? req->body.state : NULL;
     if (!up || !ctx->store) {
-        api_response_error(r, 500, "upload state missing");
+        api_response_fail(r, ERR_INTERNAL, "upload state missing");
         return;
     }
     struct err e = ERR_INIT;
@@ -447,16 +447,11 @@ void api_segmentations_post(struct api_ctx *ctx, const struct api_request *req, 
                             "00081150", "vr", "UI", "Value", res.sop_class_uid,
                             "00081155", "vr", "UI", "Value", res.sop_uid,
                             "00081190", "vr", "UR", "Value", url);
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (!text || !buf_append(&r->body, text, strlen(text), &e)) {
-        free(text);
-        api_response_error(r, 503, "out of memory");
+    if (!api_response_json(r, doc, "application/dicom+json", 0, &e)) {
+        api_response_from_err(r, &e);
         return;
     }
-    free(text);
     r->status = 201;
-    snprintf(r->content_type, sizeof r->content_type, "application/dicom+json");
     api_response_header_set(r, "Location", url);
     api_response_header_set(r, "Cache-Control", "no-store");
 }

@@ -292,7 +292,7 @@ json_t *api_slices_json(struct api_ctx *ctx, const struct seg_index *idx)
 bool api_slices_get(struct api_ctx *ctx, const struct seg_index *idx, struct api_response *r,
                     struct err *e)
 {
-    return api_send_json(api_slices_json(ctx, idx), JSON_REAL_PRECISION(10), r, e);
+    return api_response_json(r, api_slices_json(ctx, idx), "application/json", JSON_REAL_PRECISION(10), e);
 }
 
 bool api_slices_middle(struct api_ctx *ctx, const struct seg_index *idx, struct api_slice_pick *out)

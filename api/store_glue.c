@@ -111,3 +111,16 @@ bool api_store_lookup_store(void *arg, const struct api_resource *res, char *pat
     return store_instance_path(arg, res->study, res->series, res->sop, path, pathsz, e);
 }
 
+
+void api_store_url(const char *base, const struct store_attrs *a, enum api_level level, char *out, size_t sz)
+{
+    if (!base)
+        base = "";
+    if (level == API_LEVEL_STUDY)
+        snprintf(out, sz, "%s/studies/%s", base, a->study_uid);
+    else if (level == API_LEVEL_SERIES)
+        snprintf(out, sz, "%s/studies/%s/series/%s", base, a->study_uid, a->series_uid);
+    else
+        snprintf(out, sz, "%s/studies/%s/series/%s/instances/%s", base, a->study_uid, a->series_uid,
+                 a->sop_uid);
+}

@@ -14,6 +14,10 @@
 /* The store attributes of an indexed SEG (for store_instance_put). */
 void api_store_attrs_from_index(const struct seg_index *idx, struct store_attrs *a);
 
+/* The URL of a stored object's study, series or instance (by level) into out, below
+ * base (--public-url + --base-path; NULL or "" when neither is set). */
+void api_store_url(const char *base, const struct store_attrs *a, enum api_level level, char *out, size_t sz);
+
 /* store_attrs_fn for store_open/store_reindex: indexes the file with the decoder. */
 /* The index attributes of any DICOM object at path: a SEG through the decoder
  * (validated under limits, NULL: defaults), anything else from its header

@@ -231,106 +231,143 @@ static bool is_seg_class(const char *cls)
     return !strcmp(cls, SEG_SOP_CLASS_SEGMENTATION) || !strcmp(cls, SEG_SOP_CLASS_LABELMAP);
 }
 
+/* What became of one part: stored (its URL) or failed (reason and why). */
+struct outcome {
+    char cls[API_UID_MAX + 1], sop[API_UID_MAX + 1];
+    struct store_attrs a; /* stored: its UIDs */
+    bool stored;
+    unsigned reason; /* failed: the Failure Reason (0008,1197) */
+    struct err e;    /* failed: the Error Comment */
+};
+
+static bool part_media_ok(const struct part *p)
+{
+    char media[128], type[64], boundary[8];
+    struct err ce = ERR_INIT;
+    return api_content_type_parse(p->content_type[0] ? p->content_type : "application/dicom", media,
+                                  sizeof media, type, sizeof type, boundary, sizeof boundary, &ce) &&
+           !strcmp(media, "application/dicom");
+}
+
+/* A DICOM object (its attributes in o->a) into the store, unless it belongs to
+ * another study than the target. */
+static void part_put(struct api_ctx *ctx, const struct api_request *req, const struct part *p,
+                     struct outcome *o)
+{
+    cp(o->sop, sizeof o->sop, o->a.sop_uid);
+    enum store_put_result res = STORE_PUT_STORED;
+    if (req->res.study[0] && strcmp(o->a.study_uid, req->res.study)) {
+        o->reason = API_STOW_MISMATCH;
+        err_set(&o->e, ERR_INVALID, "Study Instance UID %s does not match the target study %s",
+                o->a.study_uid, req->res.study);
+    } else if (!store_instance_put(ctx->store, p->path, &o->a, &res, &o->e)) {
+        o->reason = api_stow_reason_from_err(o->e.code);
+    } else if (res == STORE_PUT_CONFLICT) {
+        o->reason = API_STOW_DUPLICATE;
+        err_set(&o->e, ERR_INVALID, "SOP Instance UID %s is stored with other content", o->sop);
+    } else {
+        o->stored = true;
+    }
+}
+
+/* Validates part i (any DICOM object is kept; a SEG must also decode) and stores it. */
+static void part_store(struct api_ctx *ctx, const struct api_request *req, const struct part *p,
+                       size_t i, struct outcome *o)
+{
+    memset(o, 0, sizeof *o);
+    if (!p->complete) {
+        o->reason = api_stow_reason_from_err(ERR_PARSE);
+        err_set(&o->e, ERR_PARSE, "part %zu incomplete", i + 1);
+    } else if (!part_media_ok(p)) {
+        o->reason = API_STOW_CANNOT_UNDERSTAND;
+        err_set(&o->e, ERR_UNSUPPORTED, "part %zu is %s, not application/dicom", i + 1,
+                p->content_type);
+    } else if (!api_store_attrs_any(p->path, ctx->stow_limits, &o->a, o->cls, sizeof o->cls, &o->e)) {
+        char c2[API_UID_MAX + 1];
+        decoder_file_uids(p->path, c2, sizeof c2, o->sop, sizeof o->sop);
+        o->reason = api_stow_reason_from_err(o->e.code);
+        if (o->e.code == ERR_UNSUPPORTED && *o->cls && is_seg_class(o->cls))
+            o->reason = API_STOW_CANNOT_UNDERSTAND; /* a SEG in a transfer syntax we cannot read */
+    } else {
+        part_put(ctx, req, p, o);
+    }
+}
+
+/* The Store Instances Response being built. */
+struct stow_doc {
+    const char *base; /* --public-url + --base-path, or "" */
+    json_t *ok_items, *bad_items;
+    char study_url[API_UID_MAX + 16];
+    bool one_study;
+    size_t stored, failed;
+};
+
+static void doc_add(struct stow_doc *d, const struct outcome *o)
+{
+    json_t *item = json_object();
+    set_if(item, "00081150", "UI", o->cls);
+    set_if(item, "00081155", "UI", o->sop);
+    if (o->stored) {
+        char url[4 * API_UID_MAX + 1024];
+        api_store_url(d->base, &o->a, API_LEVEL_INSTANCE, url, sizeof url);
+        set_if(item, "00081190", "UR", url);
+        json_array_append_new(d->ok_items, item);
+        d->stored++;
+        if (!*d->study_url)
+            snprintf(d->study_url, sizeof d->study_url, "/studies/%s", o->a.study_uid);
+        else if (strcmp(d->study_url + 9, o->a.study_uid))
+            d->one_study = false;
+        return;
+    }
+    json_object_set_new(item, "00081197",
+                        json_pack("{s:s,s:[i]}", "vr", "US", "Value", (json_int_t)o->reason));
+    set_if(item, "00000902", "LO", o->e.msg); /* Error Comment: the reason in words */
+    json_array_append_new(d->bad_items, item);
+    d->failed++;
+}
+
+/* The document (RetrieveURL of the study when there is one, failed, stored); d's arrays consumed. */
+static json_t *doc_finish(struct stow_doc *d, const struct api_request *req)
+{
+    json_t *doc = json_object();
+    if (req->res.study[0])
+        snprintf(d->study_url, sizeof d->study_url, "/studies/%s", req->res.study);
+    if (*d->study_url && d->one_study) {
+        char full[sizeof d->study_url + 1024];
+        snprintf(full, sizeof full, "%s%s", d->base, d->study_url);
+        json_object_set_new(doc, "00081190", uid_attr("UR", full));
+    }
+    if (json_array_size(d->bad_items))
+        json_object_set_new(doc, "00081198", json_pack("{s:s,s:O}", "vr", "SQ", "Value", d->bad_items));
+    if (json_array_size(d->ok_items))
+        json_object_set_new(doc, "00081199", json_pack("{s:s,s:O}", "vr", "SQ", "Value", d->ok_items));
+    json_decref(d->ok_items);
+    json_decref(d->bad_items);
+    return doc;
+}
+
 void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
 {
     struct api_stow *st = req->body.sink == &api_stow_sink ? req->body.state : NULL;
     if (!st || !ctx->store) {
-        api_response_error(r, 500, "upload state missing");
+        api_response_fail(r, ERR_INTERNAL, "upload state missing");
         return;
     }
-    json_t *doc = json_object(), *ok_items = json_array(), *bad_items = json_array();
-    char study_url[API_UID_MAX + 16] = "";
-    bool one_study = true;
-    size_t stored = 0, failed = 0;
+    struct stow_doc d = {ctx->url_base ? ctx->url_base : "", json_array(), json_array(), "", true, 0, 0};
     for (size_t i = 0; i < st->n; i++) {
-        struct part *p = &st->parts[i];
-        struct err e = ERR_INIT;
-        unsigned reason = 0;
-        char cls[API_UID_MAX + 1] = "", sop[API_UID_MAX + 1] = "";
-        struct store_attrs a;
-        char media[128], type[64], boundary[8];
-        struct err ce = ERR_INIT;
-        bool media_ok = api_content_type_parse(p->content_type[0] ? p->content_type : "application/dicom",
-                                               media, sizeof media, type, sizeof type, boundary,
-                                               sizeof boundary, &ce) &&
-                        !strcmp(media, "application/dicom");
-        if (!p->complete) {
-            reason = api_stow_reason_from_err(ERR_PARSE);
-            err_set(&e, ERR_PARSE, "part %zu incomplete", i + 1);
-        } else if (!media_ok) {
-            reason = API_STOW_CANNOT_UNDERSTAND;
-            err_set(&e, ERR_UNSUPPORTED, "part %zu is %s, not application/dicom", i + 1,
-                    p->content_type);
-        } else if (!api_store_attrs_any(p->path, ctx->stow_limits, &a, cls, sizeof cls, &e)) {
-            /* any DICOM object is kept; a SEG must also decode */
-            char c2[API_UID_MAX + 1];
-            decoder_file_uids(p->path, c2, sizeof c2, sop, sizeof sop);
-            reason = api_stow_reason_from_err(e.code);
-            if (e.code == ERR_UNSUPPORTED && *cls && is_seg_class(cls))
-                reason = API_STOW_CANNOT_UNDERSTAND; /* a SEG in a transfer syntax we cannot read */
-        } else {
-            cp(sop, sizeof sop, a.sop_uid);
-            enum store_put_result res = STORE_PUT_STORED;
-            if (req->res.study[0] && strcmp(a.study_uid, req->res.study)) {
-                reason = API_STOW_MISMATCH;
-                err_set(&e, ERR_INVALID, "Study Instance UID %s does not match the target study %s",
-                        a.study_uid, req->res.study);
-            } else if (!store_instance_put(ctx->store, p->path, &a, &res, &e)) {
-                reason = api_stow_reason_from_err(e.code);
-            } else if (res == STORE_PUT_CONFLICT) {
-                reason = API_STOW_DUPLICATE;
-                err_set(&e, ERR_INVALID, "SOP Instance UID %s is stored with other content", sop);
-            } else {
-                char url[4 * API_UID_MAX + 1024];
-                snprintf(url, sizeof url, "%s/studies/%s/series/%s/instances/%s",
-                         ctx->url_base ? ctx->url_base : "", a.study_uid, a.series_uid, a.sop_uid);
-                json_t *item = json_object();
-                set_if(item, "00081150", "UI", cls);
-                set_if(item, "00081155", "UI", sop);
-                set_if(item, "00081190", "UR", url);
-                json_array_append_new(ok_items, item);
-                stored++;
-                if (!*study_url)
-                    snprintf(study_url, sizeof study_url, "/studies/%s", a.study_uid);
-                else if (strcmp(study_url + 9, a.study_uid))
-                    one_study = false;
-                continue;
-            }
-        }
-        unlink(p->path);
-        failed++;
-        json_t *item = json_object();
-        set_if(item, "00081150", "UI", cls);
-        set_if(item, "00081155", "UI", sop);
-        json_object_set_new(item, "00081197", json_pack("{s:s,s:[i]}", "vr", "US", "Value", (json_int_t)reason));
-        set_if(item, "00000902", "LO", e.msg); /* Error Comment: the reason in words */
-        json_array_append_new(bad_items, item);
+        struct outcome o;
+        part_store(ctx, req, &st->parts[i], i, &o);
+        if (!o.stored)
+            unlink(st->parts[i].path);
+        doc_add(&d, &o);
     }
-    if (req->res.study[0])
-        snprintf(study_url, sizeof study_url, "/studies/%s", req->res.study);
-    if (*study_url && one_study) {
-        char full[sizeof study_url + 1024];
-        snprintf(full, sizeof full, "%s%s", ctx->url_base ? ctx->url_base : "", study_url);
-        json_object_set_new(doc, "00081190", uid_attr("UR", full));
-    }
-    if (json_array_size(bad_items))
-        json_object_set_new(doc, "00081198", json_pack("{s:s,s:O}", "vr", "SQ", "Value", bad_items));
-    if (json_array_size(ok_items))
-        json_object_set_new(doc, "00081199", json_pack("{s:s,s:O}", "vr", "SQ", "Value", ok_items));
-    json_decref(ok_items);
-    json_decref(bad_items);
-    char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
     struct err e = ERR_INIT;
-    if (!text || !buf_append(&r->body, text, strlen(text), &e)) {
-        free(text);
-        api_response_error(r, 503, "out of memory");
+    if (!api_response_json(r, doc_finish(&d, req), "application/dicom+json", 0, &e)) {
+        api_response_from_err(r, &e);
         return;
     }
-    free(text);
-    r->status = failed == 0 ? 200 : stored ? 202 : 409;
-    snprintf(r->content_type, sizeof r->content_type, "application/dicom+json");
+    r->status = api_stow_status(d.stored, d.failed);
     api_response_header_set(r, "Cache-Control", "no-store");
-    if (failed)
-        snprintf(r->error, sizeof r->error, "%zu of %zu parts not stored", failed, st->n);
+    if (d.failed)
+        snprintf(r->error, sizeof r->error, "%zu of %zu parts not stored", d.failed, st->n);
 }

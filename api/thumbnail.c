@@ -129,7 +129,7 @@ void api_thumbnail_get(struct api_ctx *ctx, const struct api_request *req, struc
     memset(&fs, 0, sizeof fs);
     size_t n = 0;
     if (!ctx->store) {
-        api_response_error(r, 404, "no instance store");
+        api_response_fail(r, ERR_NOT_FOUND, "no instance store");
         return;
     }
     if (!store_instances_each(ctx->store, req->res.study, req->res.series, NULL, pick_seg, &fs, &n, &e)) {
@@ -137,12 +137,12 @@ void api_thumbnail_get(struct api_ctx *ctx, const struct api_request *req, struc
         return;
     }
     if (!fs.found) {
-        api_response_error(r, n ? 415 : 404, n ? "thumbnails are made for SEG series only" : "no such series");
+        api_response_fail(r, n ? ERR_UNSUPPORTED : ERR_NOT_FOUND, n ? "thumbnails are made for SEG series only" : "no such series");
         return;
     }
     struct stat st;
     if (stat(fs.path, &st)) {
-        api_response_error(r, 404, "instance file missing");
+        api_response_fail(r, ERR_NOT_FOUND, "instance file missing");
         return;
     }
     struct file_id id = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,

@@ -26,7 +26,7 @@ static void html(const char *name, size_t slashes, struct api_response *r)
 {
     const struct web_asset *a = web_asset_find(name);
     if (!a) {
-        api_response_error(r, 500, "the page is missing from this build");
+        api_response_fail(r, ERR_INTERNAL, "the page is missing from this build");
         return;
     }
     struct err e = ERR_INIT;
@@ -45,7 +45,7 @@ static void html(const char *name, size_t slashes, struct api_response *r)
         p = m + 8;
     }
     if (!ok) {
-        api_response_error(r, 503, "out of memory");
+        api_response_fail(r, ERR_NOMEM, "out of memory");
         return;
     }
     r->status = 200;
@@ -55,7 +55,6 @@ static void html(const char *name, size_t slashes, struct api_response *r)
 void api_view_get(const char *target, struct api_response *r)
 {
     size_t n = path_len(target);
-    r->status = 500;
     if (n == 5) { /* /view -> /view/ (relative, so a proxy prefix survives) */
         r->status = 308;
         api_response_header_set(r, "Location", "view/");
@@ -67,12 +66,12 @@ void api_view_get(const char *target, struct api_response *r)
         const char *name = path + 8;
         const struct web_asset *a = strchr(name, '/') ? NULL : web_asset_find(name);
         if (!a || strstr(name, ".html")) {
-            api_response_error(r, 404, "no such file of the page");
+            api_response_fail(r, ERR_NOT_FOUND, "no such file of the page");
             return;
         }
         struct err e = ERR_INIT;
         if (!buf_append(&r->body, a->data, a->size, &e)) {
-            api_response_error(r, 503, "out of memory");
+            api_response_fail(r, ERR_NOMEM, "out of memory");
             return;
         }
         r->status = 200;

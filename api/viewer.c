@@ -98,7 +98,7 @@ static bool volumes_json(struct api_ctx *ctx, const struct seg_index *idx, struc
     json_object_set_new(doc, "volumes_ml", vols);
     if (ve.code != ERR_OK)
         json_object_set_new(doc, "message", json_string(ve.msg));
-    return api_send_json(doc, JSON_REAL_PRECISION(10), r, e);
+    return api_response_json(r, doc, "application/json", JSON_REAL_PRECISION(10), e);
 }
 
 void api_viewer_volumes_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
@@ -136,7 +136,7 @@ void api_viewer_rendered_get(struct api_ctx *ctx, const struct api_request *req,
     }
     p.jpeg = p.jpeg || api_rendered_wants_jpeg(req->accept);
     if (!p.jpeg && !api_accepts_png(req->accept)) {
-        api_response_error(r, 406, "rendered images are image/png or image/jpeg; the Accept header allows neither");
+        api_response_fail(r, ERR_NOT_ACCEPTABLE, "rendered images are image/png or image/jpeg; the Accept header allows neither");
         return;
     }
     uint32_t frame = req->frame ? req->frame : 1;

@@ -60,8 +60,9 @@ struct exchange {
     struct MHD_Connection *conn;
     struct timespec t0;
     atomic_int state;
-    int bad_status; /* set before routing: 413, 414, 400 */
-    char bad_msg[256];
+    /* Refused before the handler (404 outside --base-path, 414, 400, 413, a body
+     * sink's error): resp holds the answer, sent once the body is drained. */
+    bool refused;
     uint64_t body_bytes;
     int status;
     size_t bytes;
@@ -87,21 +88,22 @@ static double since(const struct timespec *t0)
  * the exchange ends through the close notification. */
 static void answer_414_now(struct exchange *x)
 {
-    char body[160], head[256];
-    int bn = snprintf(body, sizeof body,
-                      "{\"error\":{\"status\":414,\"message\":\"request target longer than %d bytes\"}}\n",
-                      API_TARGET_MAX);
+    struct api_response *r = &x->resp; /* the refusal on_uri put there */
+    api_response_json_newline(r);
+    char head[256];
     int hn = snprintf(head, sizeof head,
-                      "HTTP/1.1 414 URI Too Long\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                       "X-Request-Id: %s\r\nConnection: close\r\n\r\n",
-                      bn, x->req.request_id);
-    struct iovec iov[2] = {{head, (size_t)hn}, {body, (size_t)bn}};
+                      r->status, api_status_reason(r->status), r->body.len, x->req.request_id);
+    struct iovec iov[2] = {{head, (size_t)hn}, {r->body.data, r->body.len}};
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
     ssize_t sent = sendmsg(x->cs->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    x->status = 414;
+    x->status = r->status;
     x->bytes = sent > 0 ? (size_t)sent : 0;
     shutdown(x->cs->fd, SHUT_RDWR);
 }
+
+static bool refused_with(const struct exchange *x, int status) { return x->refused && x->resp.status == status; }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -121,14 +123,18 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
         if (!*uri || *uri == '?')
             uri = "/";
     } else if (bl && strcmp(uri, "/healthz") && strcmp(uri, "/readyz") && strcmp(uri, "/metrics")) {
-        x->bad_status = 404;
-        snprintf(x->bad_msg, sizeof x->bad_msg, "not found: the routes are below %.200s", bp);
+        char msg[256];
+        snprintf(msg, sizeof msg, "not found: the routes are below %.200s", bp);
+        api_response_fail(&x->resp, ERR_NOT_FOUND, msg);
+        x->refused = true;
     }
     size_t n = strlen(uri);
     bool too_long = n > API_TARGET_MAX;
     if (too_long) {
-        x->bad_status = 414;
-        snprintf(x->bad_msg, sizeof x->bad_msg, "request target longer than %d bytes", API_TARGET_MAX);
+        char msg[64];
+        snprintf(msg, sizeof msg, "request target longer than %d bytes", API_TARGET_MAX);
+        api_response_refuse(&x->resp, API_REFUSE_TARGET, msg);
+        x->refused = true;
         n = 64;
     }
     memcpy(x->req.target, uri, n);
@@ -151,9 +157,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 /* The end of an exchange, whoever ends it: access line, metrics, free. */
 static void exchange_finish(struct http_server *s, struct exchange *x, bool completed)
 {
-    int status = x->status ? x->status : 499; /* 499: client went away before a reply */
-    if (x->timed_out && !x->status)
-        status = 408;
+    int status = x->status;
+    if (!status) /* no reply: cut at --request-timeout, or the client went away (499) */
+        status = api_status_of_refusal(x->timed_out ? API_REFUSE_REQUEST_TIMEOUT : API_REFUSE_CLIENT_GONE);
     double secs = since(&x->t0);
     log_access(x->req.request_id, x->req.method_name[0] ? x->req.method_name : "-", x->req.target,
                status, completed ? x->bytes : 0, secs * 1000.0);
@@ -207,8 +213,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (x) {
         /* libmicrohttpd answered and closed without our handler (its own 414/431
          * when the request line's arguments or the headers overflow its pool). */
+        bool target = strlen(x->req.target) >= API_TARGET_MAX ||
+                      refused_with(x, api_status_of_refusal(API_REFUSE_TARGET));
         if (!x->status)
-            x->status = strlen(x->req.target) >= API_TARGET_MAX || x->bad_status == 414 ? 414 : 431;
+            x->status = api_status_of_refusal(target ? API_REFUSE_TARGET : API_REFUSE_HEADERS);
         exchange_finish(s, x, false);
     }
 }
@@ -332,8 +340,8 @@ static void async_free(void *cls)
  * a reset instead of the answer. */
 static void body_refuse(struct exchange *x, const struct err *e)
 {
-    x->bad_status = api_status_from_err(e->code);
-    snprintf(x->bad_msg, sizeof x->bad_msg, "%.255s", e->msg);
+    api_response_from_err(&x->resp, e);
+    x->refused = true;
     api_body_free(&x->req); /* temp files go now */
 }
 
@@ -457,20 +465,155 @@ static enum MHD_Result framing_scan(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
+/* Answers now with x->resp, closing the connection after it when close. */
+static enum MHD_Result answer_now(struct exchange *x, bool close)
+{
+    if (close)
+        api_response_header_set(&x->resp, "Connection", "close");
+    atomic_store(&x->state, X_DONE);
+    return send_response(x);
+}
+
+/* The request headers the api reads, into x->req; a 400 refusal when one is too long. */
+static void headers_copy(struct exchange *x, struct MHD_Connection *conn)
+{
+    if (!copy_header(conn, MHD_HTTP_HEADER_ACCEPT, x->req.accept, sizeof x->req.accept) ||
+        !copy_header(conn, MHD_HTTP_HEADER_IF_NONE_MATCH, x->req.if_none_match, sizeof x->req.if_none_match) ||
+        !copy_header(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING, x->req.accept_encoding, sizeof x->req.accept_encoding) ||
+        !copy_header(conn, "Origin", x->req.origin, sizeof x->req.origin) ||
+        !copy_header(conn, "Access-Control-Request-Method", x->req.acr_method, sizeof x->req.acr_method) ||
+        !copy_header(conn, "Access-Control-Request-Headers", x->req.acr_headers, sizeof x->req.acr_headers)) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "a request header is longer than %d bytes", API_HEADER_MAX);
+        api_response_fail(&x->resp, ERR_PARSE, msg);
+        x->refused = true;
+    }
+}
+
+/* Framing: several Content-Length values, or one with Transfer-Encoding, would let
+ * the rest of the body pass for a second, pipelined request: 400 and close. Expect:
+ * only 100-continue exists (417 otherwise). True when x->resp holds that refusal. */
+static bool framing_refused(struct exchange *x, struct MHD_Connection *conn)
+{
+    struct framing fr = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_scan, &fr);
+    if (fr.conflict || (fr.content_length[0] && fr.transfer_encoding)) {
+        api_response_fail(&x->resp, ERR_PARSE,
+                          fr.conflict ? "conflicting Content-Length headers"
+                                      : "Content-Length together with Transfer-Encoding");
+        return true;
+    }
+    const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    if (expect && strcasecmp(expect, "100-continue")) {
+        api_response_refuse(&x->resp, API_REFUSE_EXPECT, "Expect: only 100-continue is supported");
+        return true;
+    }
+    return false;
+}
+
+/* A 413 naming --max-body into x->resp. */
+static void refuse_body_size(struct exchange *x)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "request body larger than --max-body %u bytes", x->srv->cfg->max_body);
+    api_response_fail(&x->resp, ERR_LIMIT, msg);
+    x->refused = true;
+}
+
+/* The first call: the request line and headers are in. */
+static enum MHD_Result headers_in(struct exchange *x, struct MHD_Connection *conn, const char *method)
+{
+    struct http_server *s = x->srv;
+    atomic_store(&x->state, X_HEADERS);
+    snprintf(x->req.method_name, sizeof x->req.method_name, "%s", method);
+    x->req.method = api_method_parse(method);
+    if (!x->refused)
+        headers_copy(x, conn);
+    /* --auth-token: checked before any body byte is read (api/auth.h). */
+    const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!x->refused && !api_auth_check(s->cfg->auth_token, x->req.method, x->req.target, authz)) {
+        api_auth_reject(&x->resp, authz);
+        return answer_now(x, false);
+    }
+    if (!x->refused && framing_refused(x, conn))
+        return answer_now(x, true);
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > s->cfg->max_body && !x->refused)
+        refuse_body_size(x);
+    if (refused_with(x, api_status_from_err(ERR_LIMIT)))
+        return answer_now(x, false); /* MHD closes the connection instead of reading the body */
+    if (!x->refused)
+        body_begin(x, conn);
+    return MHD_YES;
+}
+
+/* A body chunk: to the route's body sink, if any; otherwise discarded. */
+static enum MHD_Result body_chunk(struct exchange *x, const char *data, size_t n)
+{
+    struct http_server *s = x->srv;
+    x->body_bytes += n;
+    if (!x->refused && since(&x->t0) > (double)s->cfg->request_timeout) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "request not complete within --request-timeout %u s", s->cfg->request_timeout);
+        api_body_free(&x->req);
+        api_response_refuse(&x->resp, API_REFUSE_REQUEST_TIMEOUT, msg);
+        x->refused = true;
+        return answer_now(x, true);
+    }
+    if (x->body_bytes > s->cfg->max_body && !x->refused) {
+        refuse_body_size(x);
+        return answer_now(x, false);
+    }
+    if (!x->refused) {
+        /* STOW: parts go to temp files here (cheap writes); decoding is on a worker. */
+        struct err e = ERR_INIT;
+        if (!api_body_feed(&x->req, data, n, &e))
+            body_refuse(x, &e);
+    }
+    return MHD_YES;
+}
+
+/* The final call: the whole request is in. Answered here, or queued for a worker. */
+static enum MHD_Result request_in(struct exchange *x, struct MHD_Connection *conn)
+{
+    struct http_server *s = x->srv;
+    if (!x->refused) {
+        struct err e = ERR_INIT;
+        if (!api_body_end(&x->req, &e))
+            body_refuse(x, &e);
+    }
+    if (x->refused)
+        return answer_now(x, false);
+    if (!api_route_needs_worker(&x->req)) {
+        api_handle(s->ctx, &x->req, &x->resp);
+        return answer_now(x, false);
+    }
+    atomic_store(&x->state, X_QUEUED);
+    MHD_suspend_connection(conn);
+    if (!threadpool_submit(s->tp, job_run, x)) {
+        metrics_rejected_inc(s->metrics);
+        api_response_refuse(&x->resp, API_REFUSE_BUSY, "too many requests queued; retry shortly");
+        api_response_header_set(&x->resp, "Retry-After", "1");
+        atomic_store(&x->state, X_DONE);
+        MHD_resume_connection(conn);
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    struct http_server *s = cls;
     struct exchange *x = *con_cls;
+    (void)cls;
     (void)url;
     (void)version;
-    if (!x) {
-        struct MHD_Response *mr = MHD_create_response_from_buffer(
-            0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!x) { /* on_uri could not allocate the exchange: an empty 503 */
+        struct MHD_Response *mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         if (!mr)
             return MHD_NO;
-        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, mr);
+        enum MHD_Result ret =
+            MHD_queue_response(conn, (unsigned)api_status_of_refusal(API_REFUSE_BUSY), mr);
         MHD_destroy_response(mr);
         return ret;
     }
@@ -479,120 +622,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_response(x);
     if (st == X_QUEUED)
         return MHD_YES; /* spurious call while suspended */
-
-    if (st == X_NEW) {
-        atomic_store(&x->state, X_HEADERS);
-        snprintf(x->req.method_name, sizeof x->req.method_name, "%s", method);
-        x->req.method = api_method_parse(method);
-        if (!x->bad_status &&
-            (!copy_header(conn, MHD_HTTP_HEADER_ACCEPT, x->req.accept, sizeof x->req.accept) ||
-             !copy_header(conn, MHD_HTTP_HEADER_IF_NONE_MATCH, x->req.if_none_match, sizeof x->req.if_none_match) ||
-             !copy_header(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING, x->req.accept_encoding, sizeof x->req.accept_encoding) ||
-             !copy_header(conn, "Origin", x->req.origin, sizeof x->req.origin) ||
-             !copy_header(conn, "Access-Control-Request-Method", x->req.acr_method, sizeof x->req.acr_method) ||
-             !copy_header(conn, "Access-Control-Request-Headers", x->req.acr_headers, sizeof x->req.acr_headers))) {
-            x->bad_status = 400;
-            snprintf(x->bad_msg, sizeof x->bad_msg, "a request header is longer than %d bytes", API_HEADER_MAX);
-        }
-        /* --auth-token: checked before any body byte is read (api/auth.h). */
-        const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        if (!x->bad_status && !api_auth_check(s->cfg->auth_token, x->req.method, x->req.target, authz)) {
-            api_auth_reject(&x->resp, authz);
-            atomic_store(&x->state, X_DONE);
-            return send_response(x);
-        }
-        /* Framing: several Content-Length values, or one with Transfer-Encoding,
-         * would let the rest of the body pass for a second, pipelined request:
-         * 400 and close. Expect: only 100-continue exists (417 otherwise). */
-        struct framing fr = {0};
-        MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_scan, &fr);
-        if (!x->bad_status && (fr.conflict || (fr.content_length[0] && fr.transfer_encoding))) {
-            api_response_error(&x->resp, 400,
-                               fr.conflict ? "conflicting Content-Length headers"
-                                           : "Content-Length together with Transfer-Encoding");
-            api_response_header_set(&x->resp, "Connection", "close");
-            atomic_store(&x->state, X_DONE);
-            return send_response(x);
-        }
-        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
-        if (!x->bad_status && expect && strcasecmp(expect, "100-continue")) {
-            api_response_error(&x->resp, 417, "Expect: only 100-continue is supported");
-            api_response_header_set(&x->resp, "Connection", "close");
-            atomic_store(&x->state, X_DONE);
-            return send_response(x);
-        }
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->cfg->max_body && !x->bad_status) {
-            x->bad_status = 413;
-            snprintf(x->bad_msg, sizeof x->bad_msg, "request body larger than --max-body %u bytes", s->cfg->max_body);
-        }
-        if (x->bad_status == 413) {
-            /* Answer now; MHD closes the connection instead of reading the body. */
-            api_response_error(&x->resp, 413, x->bad_msg);
-            atomic_store(&x->state, X_DONE);
-            return send_response(x);
-        }
-        if (!x->bad_status)
-            body_begin(x, conn);
-        return MHD_YES;
-    }
-
-    /* X_HEADERS: body chunks (to the route's body sink, if any; otherwise discarded),
-     * then the final call. */
+    if (st == X_NEW)
+        return headers_in(x, conn, method);
     if (*upload_data_size) {
         size_t n = *upload_data_size;
-        x->body_bytes += n;
         *upload_data_size = 0;
-        if (!x->bad_status && since(&x->t0) > (double)s->cfg->request_timeout) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "request not complete within --request-timeout %u s", s->cfg->request_timeout);
-            api_body_free(&x->req);
-            api_response_error(&x->resp, 408, msg);
-            api_response_header_set(&x->resp, "Connection", "close");
-            x->bad_status = 408;
-            atomic_store(&x->state, X_DONE);
-            return send_response(x);
-        }
-        if (x->body_bytes > s->cfg->max_body && !x->bad_status) {
-            x->bad_status = 413;
-            snprintf(x->bad_msg, sizeof x->bad_msg, "request body larger than --max-body %u bytes", s->cfg->max_body);
-            api_response_error(&x->resp, 413, x->bad_msg);
-            atomic_store(&x->state, X_DONE);
-            return send_response(x);
-        }
-        if (!x->bad_status) {
-            /* STOW: parts go to temp files here (cheap writes); decoding is on a worker. */
-            struct err e = ERR_INIT;
-            if (!api_body_feed(&x->req, upload_data, n, &e))
-                body_refuse(x, &e);
-        }
-        return MHD_YES;
+        return body_chunk(x, upload_data, n);
     }
-    if (!x->bad_status) {
-        struct err e = ERR_INIT;
-        if (!api_body_end(&x->req, &e))
-            body_refuse(x, &e);
-    }
-    if (x->bad_status) {
-        api_response_error(&x->resp, x->bad_status, x->bad_msg);
-        atomic_store(&x->state, X_DONE);
-        return send_response(x);
-    }
-    if (!api_route_needs_worker(&x->req)) {
-        api_handle(s->ctx, &x->req, &x->resp);
-        atomic_store(&x->state, X_DONE);
-        return send_response(x);
-    }
-    atomic_store(&x->state, X_QUEUED);
-    MHD_suspend_connection(conn);
-    if (!threadpool_submit(s->tp, job_run, x)) {
-        metrics_rejected_inc(s->metrics);
-        api_response_error(&x->resp, 503, "too many requests queued; retry shortly");
-        api_response_header_set(&x->resp, "Retry-After", "1");
-        atomic_store(&x->state, X_DONE);
-        MHD_resume_connection(conn);
-    }
-    return MHD_YES;
+    return request_in(x, conn);
 }
 
 /* "host:port", "[v6]:port" or ":port" to a socket address. */

@@ -30,6 +30,40 @@ int main(void)
     for (size_t i = 0; i < sizeof acc / sizeof acc[0]; i++)
         CHECK(api_accepts_png(acc[i].accept) == acc[i].ok, "Accept '%s'", acc[i].accept);
 
+    /* the one matcher for every media type (RFC 9110 12.5.1: the most specific range decides) */
+    static const struct {
+        const char *accept, *media, *part;
+        bool ok;
+    } med[] = {
+        {"", "application/dicom+json", NULL, true},
+        {"application/json", "application/dicom+json", NULL, true},
+        {"application/*", "application/dicom+json", NULL, true},
+        {"application/dicom+json;q=0, */*", "application/dicom+json", NULL, false},
+        {"text/html", "application/dicom+json", NULL, false},
+        {"multipart/related; type=\"application/dicom\"", "multipart/related", "application/dicom", true},
+        {"multipart/related; type=\"application/octet-stream\"", "multipart/related", "application/dicom", false},
+        {"multipart/related; type=\"application/dicom\", multipart/related; type=x/y", "multipart/related",
+         "application/dicom", true},
+        {"multipart/*", "multipart/related", "application/dicom", true},
+        {"multipart/related; type=*", "multipart/related", "application/octet-stream", true},
+        {"multipart/related; type=\"a,b\", text/html", "multipart/related", "application/dicom", false},
+    };
+    for (size_t i = 0; i < sizeof med / sizeof med[0]; i++)
+        CHECK(api_accepts_media(med[i].accept, med[i].media, med[i].part) == med[i].ok, "Accept '%s' for %s",
+              med[i].accept, med[i].media);
+    CHECK(api_accept_names_first("image/jpeg, image/png", "image/jpeg", "image/png"), "jpeg first");
+    CHECK(!api_accept_names_first("image/png, image/jpeg", "image/jpeg", "image/png"), "png first");
+    CHECK(!api_accept_names_first("*/*", "image/jpeg", "image/png"), "neither named");
+    CHECK(!api_accept_names_first(NULL, "image/jpeg", "image/png"), "no header");
+    char ts[80];
+    api_accept_transfer_syntax("multipart/related; type=\"application/dicom\"; transfer-syntax=*", ts, sizeof ts);
+    CHECK(!strcmp(ts, "*"), "transfer-syntax * got '%s'", ts);
+    api_accept_transfer_syntax("multipart/related; type=application/dicom;transfer-syntax=\"1.2.840.10008.1.2.1\"", ts,
+                               sizeof ts);
+    CHECK(!strcmp(ts, "1.2.840.10008.1.2.1"), "quoted transfer-syntax got '%s'", ts);
+    api_accept_transfer_syntax("multipart/related", ts, sizeof ts);
+    CHECK(!ts[0], "no transfer-syntax got '%s'", ts);
+
     static const struct {
         const char *ae;
         bool ok;
