@@ -71,7 +71,7 @@ static void bytes(struct io *io, uint8_t *v, size_t n)
 
 static void u64(struct io *io, uint64_t *v)
 {
-    uint8_t b[8];
+    uint8_t b[8] = {0};
     for (int i = 0; io->wr && i < 8; i++)
         b[i] = (uint8_t)(*v >> (8 * i));
     bytes(io, b, 8);
@@ -486,8 +486,8 @@ static bool check_header(const uint8_t *bytes_, size_t len, const struct stat *s
     struct io io = {.p = bytes_, .len = len};
     uint8_t magic[8];
     bytes(&io, magic, 8);
-    uint32_t version, hdr, payload, crc;
-    uint64_t size, ino, mtime;
+    uint32_t version = 0, hdr = 0, payload = 0, crc = 0;
+    uint64_t size = 0, ino = 0, mtime = 0;
     u32(&io, &version);
     u32(&io, &hdr);
     u64(&io, &size);
