@@ -177,14 +177,22 @@ def start_replicas(bin_path, o, n, cache_bytes, objs, tmp, pin):
                                      "--listen", f"127.0.0.1:{port}"], prefix="segweb-rbench-")
             for port in ports]
     pin.to({0})
-    nginx = Nginx([r.port for r in reps])
-    share = {}
-    for ob in objs:  # routes like the instance, answers 404 cheaply
-        st, h, _ = nginx.request("GET", ob.base + "/probe-routing")
-        assert st == 404, st
-        share[h["x-segweb-replica"]] = share.get(h["x-segweb-replica"], 0) + ob.size
-    assert len(share) == n and (n == 1 or max(share.values()) <= cache_bytes), share
-    return reps, nginx, sorted(share.values(), reverse=True)
+    nginx = None
+    try:
+        nginx = Nginx([r.port for r in reps])
+        share = {}
+        for ob in objs:  # routes like the instance, answers 404 cheaply
+            st, h, _ = nginx.request("GET", ob.base + "/probe-routing")
+            assert st == 404, st
+            share[h["x-segweb-replica"]] = share.get(h["x-segweb-replica"], 0) + ob.size
+        assert len(share) == n and (n == 1 or max(share.values()) <= cache_bytes), share
+        return reps, nginx, sorted(share.values(), reverse=True)
+    except BaseException:
+        if nginx:
+            nginx.stop()
+        for r in reps:
+            r.stop()
+        raise
 
 
 def run_round(a, o, objs, urls_file, n, cache_bytes, tmp, pin):
