@@ -7,10 +7,8 @@
  * bytes (a NULL from jansson used to become a 500 "out of memory"). */
 #include <jansson.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "api/index_json.h"
 #include "common/utf8.h"
@@ -18,30 +16,13 @@
 #include "decoder/frame.h"
 #include "decoder/png_encode.h"
 #include "decoder/seg.h"
+#include "fuzz_util.h"
 
 #define MAX_FRAMES 16
 
-static char path[64];
-
-static void cleanup(void)
-{
-    if (path[0])
-        unlink(path);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!path[0]) {
-        snprintf(path, sizeof path, "/tmp/segweb-fuzz-decoder-%ld.dcm", (long)getpid());
-        atexit(cleanup);
-    }
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        abort();
-    if (size && fwrite(data, 1, size, f) != size)
-        abort();
-    fclose(f);
-
+    const char *path = fuzz_input_file("decoder", data, size);
     struct err e = ERR_INIT;
     /* Small limits keep one input cheap; the limit checks themselves are fuzzed too. */
     struct seg_limits lim = {.max_pixels_per_frame = 1u << 20, .max_frames = 4096,

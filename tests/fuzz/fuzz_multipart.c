@@ -10,59 +10,31 @@
 #include <string.h>
 
 #include "api/multipart.h"
-
-#define MAX_PARTS 64
-
-struct run {
-    int open;                /* inside a part */
-    size_t parts;
-    uint64_t hash[MAX_PARTS]; /* FNV-1a of each part's data and content type */
-    size_t bytes[MAX_PARTS];
-};
-
-static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
+#include "fuzz_util.h"
 
 static bool begin(void *arg, const char *ct, struct err *e)
 {
-    struct run *r = arg;
-    if (r->open || !ct)
+    if (!ct)
         abort();
-    if (r->parts >= MAX_PARTS)
-        return err_set(e, ERR_LIMIT, "more than %d parts", MAX_PARTS);
-    r->open = 1;
-    r->hash[r->parts] = fnv(1469598103934665603ull, (const uint8_t *)ct, strlen(ct));
-    r->parts++;
-    return true;
+    return fuzz_parts_begin(arg, ct, strlen(ct), e);
 }
 
 static bool data(void *arg, const uint8_t *p, size_t n, struct err *e)
 {
-    struct run *r = arg;
-    if (!r->open)
-        abort();
-    r->hash[r->parts - 1] = fnv(r->hash[r->parts - 1], p, n);
-    r->bytes[r->parts - 1] += n;
+    fuzz_parts_data(arg, p, n);
     return true;
 }
 
 static bool end(void *arg, struct err *e)
 {
-    struct run *r = arg;
-    if (!r->open)
-        abort();
-    r->open = 0;
+    fuzz_parts_end(arg);
     return true;
 }
 
 static const struct api_multipart_cb CB = {begin, data, end};
 
 /* 0: parser refused the boundary; 1: body failed; 2: body ok. */
-static int parse(const char *boundary, const uint8_t *body, size_t n, bool chunked, struct run *r)
+static int parse(const char *boundary, const uint8_t *body, size_t n, bool chunked, struct fuzz_parts *r)
 {
     memset(r, 0, sizeof *r);
     struct err e = ERR_INIT;
@@ -91,15 +63,11 @@ static int parse(const char *boundary, const uint8_t *body, size_t n, bool chunk
 
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 {
-    const uint8_t *nl = memchr(in, '\n', size < 1024 ? size : 1024);
-    if (!nl)
+    char ct[1025];
+    const uint8_t *body;
+    size_t n;
+    if (!fuzz_split_line(in, size, ct, sizeof ct, &body, &n))
         return 0;
-    char ct[1024];
-    size_t ctn = (size_t)(nl - in);
-    memcpy(ct, in, ctn);
-    ct[ctn] = 0;
-    const uint8_t *body = nl + 1;
-    size_t n = size - ctn - 1;
 
     char media[128], type[128], boundary[API_MULTIPART_BOUNDARY_MAX + 8];
     struct err e = ERR_INIT;
@@ -110,17 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
     }
     if (!boundary[0])
         snprintf(boundary, sizeof boundary, "b");
-    static struct run whole, pieces;
+    static struct fuzz_parts whole, pieces;
     int a = parse(boundary, body, n, false, &whole);
     int b = parse(boundary, body, n, true, &pieces);
-    if (a != b)
+    if (a != b || (a == 2 && !fuzz_parts_same(&whole, &pieces)))
         abort();
-    if (a == 2) {
-        if (whole.parts != pieces.parts)
-            abort();
-        for (size_t i = 0; i < whole.parts; i++)
-            if (whole.hash[i] != pieces.hash[i] || whole.bytes[i] != pieces.bytes[i])
-                abort();
-    }
     return 0;
 }

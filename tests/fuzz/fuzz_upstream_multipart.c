@@ -9,66 +9,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "upstream/upstream.h"
-
-#define MAX_PARTS 64
-
-struct run {
-    int open;
-    size_t parts;
-    uint64_t hash[MAX_PARTS];
-    size_t bytes[MAX_PARTS];
-};
-
-static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
 
 static bool begin(void *arg, const char *h, size_t n, struct err *e)
 {
-    struct run *r = arg;
-    if (r->open || strlen(h) != n)
+    if (strlen(h) != n)
         abort();
-    if (r->parts >= MAX_PARTS)
-        return err_set(e, ERR_LIMIT, "more than %d parts", MAX_PARTS);
     char v[256];
     if (upstream_header_find(h, n, "Content-Type", v, sizeof v) && strlen(v) >= sizeof v)
         abort();
-    r->open = 1;
-    r->hash[r->parts] = fnv(1469598103934665603ull, (const uint8_t *)h, n);
-    r->parts++;
-    return true;
+    return fuzz_parts_begin(arg, h, n, e);
 }
 
 static bool data(void *arg, const void *p, size_t n, struct err *e)
 {
-    struct run *r = arg;
-    if (!r->open || !n)
+    if (!n)
         abort();
-    r->hash[r->parts - 1] = fnv(r->hash[r->parts - 1], p, n);
-    r->bytes[r->parts - 1] += n;
+    fuzz_parts_data(arg, p, n);
     return true;
 }
 
 static bool end(void *arg, struct err *e)
 {
-    struct run *r = arg;
-    if (!r->open)
-        abort();
-    r->open = 0;
+    fuzz_parts_end(arg);
     return true;
 }
 
 static bool parse(const char *ct, const uint8_t *body, size_t n, const uint8_t *sizes, size_t n_sizes,
-                  struct run *r)
+                  struct fuzz_parts *r)
 {
     memset(r, 0, sizeof *r);
     struct upstream_mp_callbacks cb = {begin, data, end, r};
     struct err e = ERR_INIT;
-    struct upstream_mp *m = upstream_mp_new(ct, &cb, MAX_PARTS, &e);
+    struct upstream_mp *m = upstream_mp_new(ct, &cb, FUZZ_MAX_PARTS, &e);
     if (!m)
         return false;
     bool ok = true;
@@ -88,26 +62,20 @@ static bool parse(const char *ct, const uint8_t *body, size_t n, const uint8_t *
 
 int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 {
-    const uint8_t *nl = memchr(p, '\n', n < 2048 ? n : 2048);
-    if (!nl)
-        return 0;
-    size_t ctn = (size_t)(nl - p);
     char ct[2049];
-    memcpy(ct, p, ctn);
-    ct[ctn] = 0;
-    if (strlen(ct) != ctn)
+    const uint8_t *body;
+    size_t bn;
+    if (!fuzz_split_line(p, n, ct, sizeof ct, &body, &bn) || strlen(ct) != (size_t)(body - 1 - p))
         return 0;
     char v[UPSTREAM_MP_BOUNDARY_MAX + 1];
     if (upstream_header_param(ct, "boundary", v, sizeof v) && strlen(v) > UPSTREAM_MP_BOUNDARY_MAX)
         abort();
-    const uint8_t *body = nl + 1;
-    size_t bn = n - ctn - 1;
-    static struct run a, b;
+    static struct fuzz_parts a, b;
     bool ok1 = parse(ct, body, bn, NULL, 0, &a);
     bool ok2 = parse(ct, body, bn, body, bn < 32 ? bn : 32, &b);
     if (ok1 != ok2)
         abort();
-    if (ok1 && (a.parts != b.parts || memcmp(a.hash, b.hash, sizeof a.hash) || memcmp(a.bytes, b.bytes, sizeof a.bytes)))
+    if (ok1 && !fuzz_parts_same(&a, &b))
         abort();
     return 0;
 }

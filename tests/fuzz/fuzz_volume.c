@@ -5,21 +5,11 @@
  * slide segment's total pixel matrix is encoded under a small pixel limit. A
  * refusal must carry an error code and a message. */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "decoder/decoder.h"
+#include "fuzz_util.h"
 #include "volume/volume.h"
-
-static char path[64];
-
-static void cleanup(void)
-{
-    if (path[0])
-        unlink(path);
-}
 
 static void drain(const struct seg_index *idx, const struct volume_grid *g, const struct volume_what *w)
 {
@@ -46,17 +36,7 @@ static void drain(const struct seg_index *idx, const struct volume_grid *g, cons
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!path[0]) {
-        snprintf(path, sizeof path, "/tmp/segweb-fuzz-volume-%ld.dcm", (long)getpid());
-        atexit(cleanup);
-    }
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        abort();
-    if (size && fwrite(data, 1, size, f) != size)
-        abort();
-    fclose(f);
-
+    const char *path = fuzz_input_file("volume", data, size);
     struct err e = ERR_INIT;
     struct seg_limits lim = {.max_pixels_per_frame = 1u << 18, .max_frames = 4096,
                              .max_frame_bytes = 1u << 20};
