@@ -1,15 +1,20 @@
-/* JPEG 2000 through OpenJPEG, reading from memory. Both a raw codestream
- * (starts with SOC+SIZ, FF 4F FF 51) and the JP2 box format are accepted.
- * The main header is read first and compared to the frame we expect, so a
- * codestream claiming a huge image is refused before OpenJPEG allocates tiles
- * for it. Library code must not print: OpenJPEG's info and warning messages
- * are dropped, and its first error is kept and quoted in ours. */
+/* JPEG 2000 through OpenJPEG, reading from memory: the one OpenJPEG reader
+ * (j2k_read) behind both a SEG frame (codec_j2k_decode, decoder/codec.h) and a
+ * whole source image for render/ (decoder_j2k_image_decode, decoder/j2k_image.h).
+ * Both a raw codestream (starts with SOC+SIZ, FF 4F FF 51) and the JP2 box format
+ * are accepted. The main header is read first and checked by the caller (the
+ * frame we expect, or a pixel limit), so a codestream claiming a huge image is
+ * refused before OpenJPEG allocates tiles for it. Library code must not print:
+ * OpenJPEG's info and warning messages are dropped, and its first error is kept
+ * and quoted in ours. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openjpeg.h>
 
 #include "decoder/codec.h"
+#include "decoder/j2k_image.h"
 
 #define WHY_LEN 200 /* first OpenJPEG error, quoted in ours */
 
@@ -123,8 +128,9 @@ static opj_stream_t *stream_open(struct memstream *mem, struct err *e)
 
 /* The main header against the frame we expect: its size, one unsigned
  * component, not subsampled, at most the allocated bits. */
-static bool header_matches(const opj_image_t *img, const struct codec_frame *f, struct err *e)
+static bool header_matches(const opj_image_t *img, const void *arg, struct err *e)
 {
+    const struct codec_frame *f = arg;
     uint64_t npix = (uint64_t)f->rows * f->columns;
     uint64_t w = (uint64_t)img->x1 - img->x0, h = (uint64_t)img->y1 - img->y0;
     if (img->x1 < img->x0 || img->y1 < img->y0 || w != f->columns || h != f->rows) {
@@ -168,23 +174,25 @@ static void unpack(const OPJ_INT32 *s, const struct codec_frame *f, uint8_t *out
     }
 }
 
-bool codec_j2k_decode(const uint8_t *in, size_t in_len, const struct codec_frame *f,
-                      uint8_t *out, size_t out_len, struct err *e)
+/* in[0..n) read by OpenJPEG: the main header first, passed to check (with arg),
+ * then the whole image. New image (opj_image_destroy) or NULL with e set. */
+static opj_image_t *j2k_read(const uint8_t *in, size_t n,
+                             bool (*check)(const opj_image_t *, const void *, struct err *),
+                             const void *arg, struct err *e)
 {
-    if (!codec_check_output(f, out_len, "jpeg2000", e))
-        return false;
-
     OPJ_CODEC_FORMAT format;
-    if (in_len >= sizeof j2k_signature && memcmp(in, j2k_signature, sizeof j2k_signature) == 0)
+    if (n >= sizeof j2k_signature && memcmp(in, j2k_signature, sizeof j2k_signature) == 0)
         format = OPJ_CODEC_J2K;
-    else if (in_len >= sizeof jp2_signature && memcmp(in, jp2_signature, sizeof jp2_signature) == 0)
+    else if (n >= sizeof jp2_signature && memcmp(in, jp2_signature, sizeof jp2_signature) == 0)
         format = OPJ_CODEC_JP2;
-    else
-        return err_set(e, ERR_INVALID, "jpeg2000: neither a J2K codestream nor a JP2 file");
+    else {
+        err_set(e, ERR_INVALID, "jpeg2000: neither a J2K codestream nor a JP2 file");
+        return NULL;
+    }
 
     bool ok = false;
     char why[WHY_LEN] = "";
-    struct memstream mem = {in, in_len, 0};
+    struct memstream mem = {in, n, 0};
     opj_image_t *img = NULL;
     opj_stream_t *st = NULL;
     opj_codec_t *codec = codec_open(format, why, e);
@@ -194,12 +202,34 @@ bool codec_j2k_decode(const uint8_t *in, size_t in_len, const struct codec_frame
         err_set(e, ERR_INVALID, "jpeg2000: bad header: %s", why[0] ? why : "unreadable");
         goto out;
     }
-    if (!header_matches(img, f, e))
+    if (!check(img, arg, e))
         goto out;
     if (!opj_decode(codec, st, img) || !opj_end_decompress(codec, st)) {
         err_set(e, ERR_INVALID, "jpeg2000: decode failed: %s", why[0] ? why : "corrupt data");
         goto out;
     }
+    ok = true;
+out:
+    if (!ok && img) {
+        opj_image_destroy(img);
+        img = NULL;
+    }
+    if (st)
+        opj_stream_destroy(st);
+    if (codec)
+        opj_destroy_codec(codec);
+    return img;
+}
+
+bool codec_j2k_decode(const uint8_t *in, size_t in_len, const struct codec_frame *f,
+                      uint8_t *out, size_t out_len, struct err *e)
+{
+    if (!codec_check_output(f, out_len, "jpeg2000", e))
+        return false;
+    opj_image_t *img = j2k_read(in, in_len, header_matches, f, e);
+    if (!img)
+        return false;
+    bool ok = false;
     const opj_image_comp_t *c = &img->comps[0];
     if (!c->data || c->w != f->columns || c->h != f->rows) {
         err_set(e, ERR_INVALID, "jpeg2000: decoded component is %ux%u, frame is %ux%u", c->w, c->h,
@@ -209,11 +239,84 @@ bool codec_j2k_decode(const uint8_t *in, size_t in_len, const struct codec_frame
     unpack(c->data, f, out, out_len);
     ok = true;
 out:
-    if (img)
-        opj_image_destroy(img);
-    if (st)
-        opj_stream_destroy(st);
-    if (codec)
-        opj_destroy_codec(codec);
+    opj_image_destroy(img);
+    return ok;
+}
+
+/* ---- a whole source image (decoder/j2k_image.h) ---- */
+
+/* The image's size against the caller's pixel limit (*arg, uint64_t). */
+static bool header_within(const opj_image_t *img, const void *arg, struct err *e)
+{
+    uint64_t max_pixels = *(const uint64_t *)arg;
+    uint32_t w = img->x1 - img->x0, h = img->y1 - img->y0;
+    if (img->x1 < img->x0 || img->y1 < img->y0 || !w || !h || (uint64_t)w * h > max_pixels)
+        return err_set(e, ERR_LIMIT, "jpeg2000: image of %ux%u", w, h);
+    return true;
+}
+
+/* The decoded components' precision (the largest), or 0 with e set when they
+ * cannot be interleaved (count, sub-sampling, depth). */
+static uint32_t image_precision(const opj_image_t *img, struct err *e)
+{
+    uint32_t w = img->x1 - img->x0, h = img->y1 - img->y0;
+    if (img->numcomps != 1 && img->numcomps != 3) {
+        err_set(e, ERR_UNSUPPORTED, "jpeg2000: image with %u components", img->numcomps);
+        return 0;
+    }
+    uint32_t prec = 0;
+    for (uint32_t c = 0; c < img->numcomps; c++) {
+        const opj_image_comp_t *cp = &img->comps[c];
+        if (cp->w != w || cp->h != h || !cp->data) {
+            err_set(e, ERR_UNSUPPORTED, "jpeg2000: image with sub-sampled components");
+            return 0;
+        }
+        if (cp->prec > prec)
+            prec = cp->prec;
+    }
+    if (prec < 1 || prec > 16 || (img->numcomps == 3 && prec > 8)) {
+        err_set(e, ERR_UNSUPPORTED, "jpeg2000: image with %u-bit samples", prec);
+        return 0;
+    }
+    return prec;
+}
+
+bool decoder_j2k_image_decode(const uint8_t *in, size_t n, uint64_t max_pixels,
+                              struct decoder_j2k_image *out, struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    opj_image_t *img = j2k_read(in, n, header_within, &max_pixels, e);
+    if (!img)
+        return false;
+    bool ok = false;
+    uint32_t prec = image_precision(img, e);
+    if (!prec)
+        goto out;
+    out->width = img->x1 - img->x0;
+    out->height = img->y1 - img->y0;
+    out->comps = img->numcomps;
+    out->bytes = prec > 8 ? 2 : 1;
+    out->len = (size_t)out->width * out->height * out->comps * out->bytes;
+    out->data = malloc(out->len);
+    if (!out->data) {
+        err_set(e, ERR_NOMEM, "jpeg2000: out of memory for a %ux%u image", out->width, out->height);
+        goto out;
+    }
+    size_t npix = (size_t)out->width * out->height;
+    for (uint32_t c = 0; c < out->comps; c++) {
+        const OPJ_INT32 *s = img->comps[c].data;
+        if (out->bytes == 1) {
+            uint8_t *d = (uint8_t *)out->data + c;
+            for (size_t i = 0; i < npix; i++)
+                d[i * out->comps] = (uint8_t)s[i];
+        } else {
+            uint16_t *d = (uint16_t *)out->data + c; /* signed values keep their bit pattern */
+            for (size_t i = 0; i < npix; i++)
+                d[i * out->comps] = (uint16_t)s[i];
+        }
+    }
+    ok = true;
+out:
+    opj_image_destroy(img);
     return ok;
 }

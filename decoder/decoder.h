@@ -9,6 +9,7 @@
  *   decoder/attrs.h       the searchable attributes of any DICOM object (not only SEG)
  *   decoder/transcode.h   a whole object re-encoded into an uncompressed transfer syntax
  *   decoder/image_frames.h  frames of any uncompressed image (WADO-RS /frames on non-SEG)
+ *   decoder/j2k_image.h   a whole JPEG 2000 image (render/'s source images)
  *
  * and wraps the two things api/ needs from the DCMTK bridge (decoder/dataset.h, which
  * stays private to decoder/): the DICOM JSON of a file and the UIDs of an object the
@@ -25,6 +26,7 @@
 #include "decoder/frame.h"
 #include "decoder/image.h"
 #include "decoder/image_frames.h"
+#include "decoder/j2k_image.h"
 #include "decoder/png_encode.h"
 #include "decoder/seg.h"
 #include "decoder/seg_index_io.h" /* the persisted index */

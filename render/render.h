@@ -8,7 +8,7 @@
  *                          min-max), MONOCHROME1 inverted; colour images pass
  *                          through as RGB. JPEG baseline/extended/lossless, JPEG-LS
  *                          and RLE are decoded by DCMTK's registered codecs, JPEG 2000
- *                          by OpenJPEG (render/j2k.c).
+ *                          by OpenJPEG (decoder_j2k_image_decode, decoder/).
  *   render_overlay()       masks drawn over the image in their colours (fill with an
  *                          opacity, optional outline). Masks are plain struct
  *                          seg_pixels from decoder/ (1-bit or 8-bit); render/ does

@@ -26,7 +26,7 @@
 #include <dcmtk/dcmimage/diregist.h>
 #include <dcmtk/dcmimgle/dcmimage.h>
 
-#include "render/j2k.h"
+#include "decoder/decoder.h"
 #include "render/render.h"
 
 namespace {
@@ -198,8 +198,8 @@ DcmDataset *j2k_frame(DcmDataset *ds, E_TransferSyntax xfer, uint32_t frame, uin
         if (p)
             bytes.append(reinterpret_cast<const char *>(p), item->getLength());
     }
-    struct render_j2k img;
-    if (!render_j2k_decode(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(), max_pixels, &img, e))
+    struct decoder_j2k_image img;
+    if (!decoder_j2k_image_decode(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(), max_pixels, &img, e))
         return NULL;
     DcmDataset *out = new DcmDataset;
     for (unsigned long i = 0; i < ds->card(); i++) {

@@ -4,13 +4,15 @@
  *   h[0..1] rows-1 (mod 300), h[2..3] columns-1 (mod 300), h[4] bits selector,
  *   h[5] bit offset (0..7) / codec selector, h[6..7] frame index (mod 4).
  * Checks that decoder_bits_extract leaves pad bits zero and that the codecs
- * never write outside out_len (ASan) and fail with a message. */
+ * never write outside out_len (ASan) and fail with a message. JPEG 2000 bytes also
+ * go through the whole-image reader render/ uses (decoder_j2k_image_decode). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "decoder/codec.h"
 #include "decoder/frame.h"
+#include "decoder/j2k_image.h"
 #include "decoder/png_encode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -56,6 +58,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     } else {
         struct codec_frame cf = {rows, cols, bits};
+        if (codec == 3) {
+            struct decoder_j2k_image img;
+            struct err ie = ERR_INIT;
+            if (decoder_j2k_image_decode(p, n, 1u << 18, &img, &ie)) {
+                if (img.len != (size_t)img.width * img.height * img.comps * img.bytes)
+                    abort();
+                free(img.data);
+            } else if (ie.code == ERR_OK || !ie.msg[0] || img.data) {
+                abort();
+            }
+        }
         bool ok;
         switch (codec) {
         case 1: ok = codec_rle_decode(p, n, &cf, px.data, out_len, &e); break;
