@@ -4,17 +4,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
-// dicomweb-client speaks XMLHttpRequest; Node has none, xhr2 provides it.
-globalThis.XMLHttpRequest = require('xhr2');
-const { api } = require('dicomweb-client');
+import { api, frameHash } from './client.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.SEGWEB_BIN || path.join(here, '../../build/server/segweb');
@@ -109,19 +103,6 @@ test('retrieveInstanceMetadata (WADO-RS)', async () => {
     assert.ok(m['7FE00010'].BulkDataURI);
   }
 });
-
-function frameHash(buf, exp) {
-  const n = exp.rows * exp.columns;
-  const bytes = new Uint8Array(buf);
-  if (exp.segmentation_type === 'BINARY') {
-    assert.equal(bytes.length, Math.ceil(n / 8));
-    const vals = new Uint8Array(n);
-    for (let i = 0; i < n; i++) vals[i] = (bytes[i >> 3] >> (i & 7)) & 1;
-    return createHash('sha256').update(vals).digest('hex');
-  }
-  assert.equal(bytes.length, exp.frame_hash_dtype === 'uint16le' ? 2 * n : n);
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 test('retrieveInstanceFrames: every frame equals expected/', async () => {
   for (const n of NAMES) {

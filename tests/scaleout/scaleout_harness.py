@@ -9,7 +9,12 @@ directories:
             (the replicas' loopback ports) and the listen port are generated.
             Each answer names the replica that gave it (X-Segweb-Replica).
 
-Both are skipped (pytest.skip) when the package is not installed."""
+Both are skipped (pytest.skip) when the package is not installed.
+
+And what both scale-out suites (test_scaleout.py, test_pullthrough.py) do with the corpus
+and a segweb: corpus_segs / distinct_segs / corpus_sources, uids, instance_urls, stow,
+metric."""
+import glob
 import http.client
 import json
 import os
@@ -19,10 +24,14 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 
 import pytest
 
-from conftest import free_port
+import pydicom
+
+from conftest import SEG_DIR, SOURCE_DIR, free_port, multipart, stow_content_type
+from conftest import metric as metric_in
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ORTHANC_BIN = "/usr/sbin/Orthanc"
@@ -40,6 +49,66 @@ def http_request(port, method, path, body=None, headers=None, timeout=30):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, data
     finally:
         c.close()
+
+
+def corpus_segs():
+    return sorted(glob.glob(os.path.join(SEG_DIR, "*.dcm")))
+
+
+def distinct_segs():
+    """The corpus SEGs with distinct SOP Instance UIDs (re-encodings of one object share them)."""
+    seen, out = set(), []
+    for p in corpus_segs():
+        u = uids(p)
+        if u[2] not in seen:
+            seen.add(u[2])
+            out.append(p)
+    return out
+
+
+def corpus_sources():
+    return sorted(p for p in glob.glob(os.path.join(SOURCE_DIR, "**", "*"), recursive=True) if os.path.isfile(p))
+
+
+def uids(path):
+    """(Study, Series, SOP Instance UID) of a DICOM file."""
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
+
+
+def instance_urls(path):
+    """Three SEG routes of the instance at path: segments, the first rendered frame, metadata."""
+    s, se, i = uids(path)
+    base = f"/studies/{s}/series/{se}/instances/{i}"
+    return [base + "/segments", base + "/frames/1/rendered", base + "/metadata"]
+
+
+def stow(port, paths, timeout=180):
+    """STOW-RS of paths to the segweb on port (200, 202 or 409 asserted): the response body."""
+    bodies = []
+    for p in paths:
+        with open(p, "rb") as f:
+            bodies.append(f.read())
+    b = "segweb-scaleout-" + uuid.uuid4().hex
+    st, _, resp = http_request(port, "POST", "/studies", body=multipart(bodies, b), timeout=timeout,
+                               headers={"Content-Type": stow_content_type(b, quoted=False),
+                                        "Accept": "application/dicom+json"})
+    assert st in (200, 202, 409), (st, resp[:500])
+    return resp
+
+
+def stored_uids(resp):
+    """The SOP Instance UIDs a STOW-RS response (DICOM JSON) lists as stored."""
+    doc = json.loads(resp)
+    return {x["00081155"]["Value"][0] for x in doc.get("00081199", {}).get("Value", [])}
+
+
+def metric(port, name, missing=None):
+    """An unlabelled metric of the segweb on port; missing when it is not there."""
+    st, _, body = http_request(port, "GET", "/metrics")
+    assert st == 200
+    v = metric_in(body.decode(), name)
+    return missing if v is None else v
 
 
 class Orthanc:

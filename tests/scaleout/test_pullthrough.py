@@ -19,71 +19,24 @@ DICOMweb plugin holds the corpus and its source images; segweb's store is empty.
                                  error, nothing cached
 """
 import concurrent.futures
+import contextlib
 import glob
 import http.client
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
-import pydicom
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
+from conftest import BIN, SEG_DIR, SOURCE_DIR, TESTDATA, SegwebProcess  # noqa: E402
 from fake_upstream import FakeUpstream  # noqa: E402
-from scaleout_harness import ROOT, Orthanc, http_request  # noqa: E402
-from segweb_process import SegwebProcess  # noqa: E402
-
-BIN = os.environ.get("SEGWEB_BIN", os.path.join(ROOT, "build-asan", "server", "segweb"))
-TESTDATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(ROOT, "..", "shared", "testdata"))
-SEG_DIR = os.path.join(TESTDATA, "seg")
-SRC_DIR = os.path.join(TESTDATA, "source")
-
-# SEGs with distinct SOP Instance UIDs (re-encodings of one object share them)
-def distinct_segs():
-    seen, out = set(), []
-    for p in sorted(glob.glob(os.path.join(SEG_DIR, "*.dcm"))):
-        ds = pydicom.dcmread(p, stop_before_pixels=True)
-        if ds.SOPInstanceUID in seen:
-            continue
-        seen.add(ds.SOPInstanceUID)
-        out.append(p)
-    return out
-
-
-def uids(path):
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
-    return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
-
-
-def sources():
-    return sorted(p for p in glob.glob(os.path.join(SRC_DIR, "**", "*"), recursive=True) if os.path.isfile(p))
-
-
-def stow(port, paths):
-    b = "segweb-pt-" + uuid.uuid4().hex
-    body = b""
-    for p in paths:
-        with open(p, "rb") as f:
-            body += f"--{b}\r\nContent-Type: application/dicom\r\n\r\n".encode() + f.read() + b"\r\n"
-    body += f"--{b}--\r\n".encode()
-    st, _, resp = http_request(port, "POST", "/studies", body=body, timeout=180,
-                               headers={"Content-Type": f'multipart/related; type="application/dicom"; boundary={b}'})
-    assert st in (200, 202, 409), (st, resp[:300])
-    return json.loads(resp)
-
-
-def metric(port, name):
-    st, _, body = http_request(port, "GET", "/metrics")
-    assert st == 200
-    m = re.search(rb"^" + name.encode() + rb" ([0-9.e+]+)$", body, re.M)
-    return float(m.group(1)) if m else None
+from scaleout_harness import (Orthanc, corpus_sources as sources, distinct_segs, http_request,  # noqa: E402
+                              instance_urls as seg_urls, metric, stow, uids)
 
 
 class Segweb(SegwebProcess):
@@ -92,6 +45,19 @@ class Segweb(SegwebProcess):
 
     def get(self, path, headers=None, timeout=60):
         return http_request(self.port, "GET", path, headers=headers, timeout=timeout)
+
+
+@contextlib.contextmanager
+def pulling(o, *args):
+    """A segweb pulling through from the archive o into its own cache directory:
+    (segweb, cache dir); then stopped (exit status 0 asserted) and the cache removed."""
+    cache = tempfile.mkdtemp(prefix="segweb-pt-cache-")
+    s = Segweb(["--upstream", o.dicomweb, "--cache-dir", cache, "--cache-max-bytes", "64M", *args])
+    try:
+        yield s, cache
+    finally:
+        assert s.stop() == 0
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -113,17 +79,9 @@ def local():
     s.stop()
 
 
-def seg_urls(path):
-    s, se, i = uids(path)
-    base = f"/studies/{s}/series/{se}/instances/{i}"
-    return [base + "/segments", base + "/frames/1/rendered", base + "/metadata"]
-
-
 def test_seg_pulled_like_stored(archive, local):
     o, segs = archive
-    cache = tempfile.mkdtemp(prefix="segweb-pt-cache-")
-    s = Segweb(["--upstream", o.dicomweb, "--cache-dir", cache, "--cache-max-bytes", "64M"])
-    try:
+    with pulling(o) as (s, cache):
         # concurrent first requests for one SEG: one pull
         first = seg_urls(segs[0])[0]
         with concurrent.futures.ThreadPoolExecutor(6) as ex:
@@ -149,21 +107,16 @@ def test_seg_pulled_like_stored(archive, local):
             assert s.get(seg_urls(p)[0])[0] == 200
         assert metric(s.port, "segweb_upstream_pulls_total") == pulls
         assert len(glob.glob(os.path.join(cache, "objects", "*.dcm"))) == len(segs)
-    finally:
-        assert s.stop() == 0
-        shutil.rmtree(cache, ignore_errors=True)
 
 
 def ct_instance():
-    p = sorted(glob.glob(os.path.join(SRC_DIR, "dcmqi_ct3slice", "*.dcm")))[0]
+    p = sorted(glob.glob(os.path.join(SOURCE_DIR, "dcmqi_ct3slice", "*.dcm")))[0]
     return p, uids(p)
 
 
 def test_non_seg_proxied(archive):
     o, _ = archive
-    cache = tempfile.mkdtemp(prefix="segweb-pt-cache-")
-    s = Segweb(["--upstream", o.dicomweb, "--cache-dir", cache, "--cache-max-bytes", "64M"])
-    try:
+    with pulling(o) as (s, cache):
         path, (st_uid, se_uid, sop) = ct_instance()
         base = f"/studies/{st_uid}/series/{se_uid}/instances/{sop}"
         st, h, body = s.get(base, {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
@@ -183,16 +136,11 @@ def test_non_seg_proxied(archive):
         st, h, body = s.get(f"/studies/{st_uid}/series/{se_uid}/metadata")
         assert st == 200 and len(json.loads(body)) >= 1
         assert not glob.glob(os.path.join(cache, "objects", "*.dcm")), "non-SEG objects are not cached"
-    finally:
-        assert s.stop() == 0
-        shutil.rmtree(cache, ignore_errors=True)
 
 
 def test_qido_merged(archive):
     o, segs = archive
-    cache = tempfile.mkdtemp(prefix="segweb-pt-cache-")
-    s = Segweb(["--upstream", o.dicomweb, "--cache-dir", cache, "--cache-max-bytes", "64M"])
-    try:
+    with pulling(o) as (s, cache):
         stow(s.port, [segs[0]])  # one study also local
         st, _, body = s.get("/studies")
         assert st == 200
@@ -202,9 +150,6 @@ def test_qido_merged(archive):
         s_uid = uids(segs[0])[0]
         st, _, body = s.get(f"/studies/{s_uid}/series")
         assert st == 200 and len(json.loads(body)) >= 1
-    finally:
-        assert s.stop() == 0
-        shutil.rmtree(cache, ignore_errors=True)
 
 
 def test_restart_and_upstream_down(archive):
@@ -318,12 +263,9 @@ def test_dicomweb_client_through_upstream(archive):
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=dw, check=True, timeout=600)
     seg = os.path.join(SEG_DIR, "dcmqi_liver.dcm")
     study, seg_series, seg_sop = uids(seg)
-    ct = sorted(glob.glob(os.path.join(SRC_DIR, "dcmqi_ct3slice", "*.dcm")))[0]
+    ct = sorted(glob.glob(os.path.join(SOURCE_DIR, "dcmqi_ct3slice", "*.dcm")))[0]
     ct_series = uids(ct)[1]
-    cache = tempfile.mkdtemp(prefix="segweb-pt-cache-")
-    s = Segweb(["--upstream", o.dicomweb, "--cache-dir", cache, "--cache-max-bytes", "64M",
-                "--base-path", "/dicom-web"])
-    try:
+    with pulling(o, "--base-path", "/dicom-web") as (s, cache):
         url = f"http://127.0.0.1:{s.port}/dicom-web"
         env = dict(os.environ, SEGWEB_URL=url, STUDY=study, CT_SERIES=ct_series, SEG_SERIES=seg_series,
                    SEG_SOP=seg_sop, SEG_NAME="dcmqi_liver", SEGWEB_TESTDATA=TESTDATA)
@@ -336,6 +278,3 @@ def test_dicomweb_client_through_upstream(archive):
         assert s.get("/studies")[0] == 404
         assert s.get("/dicom-web/studies")[0] == 200
         assert s.get("/readyz")[0] == 200
-    finally:
-        assert s.stop() == 0
-        shutil.rmtree(cache, ignore_errors=True)

@@ -17,8 +17,8 @@ and Debian's Orthanc (DICOMweb plugin) as the upstream archive. Loopback only.
                                  objects in its store; the same ETag from every replica; one
                                  replica killed mid-run: zero failed client requests
 """
-import glob
 import http.client
+import json
 import os
 import re
 import shutil
@@ -26,43 +26,14 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 
-import pydicom
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import BIN, SEG_DIR, SOURCE_DIR as SRC_DIR, SegwebProcess  # noqa: E402
+from conftest import BIN, SEG_DIR, SegwebProcess  # noqa: E402
 import nginx_ring  # noqa: E402
-from scaleout_harness import ROOT, Nginx, Orthanc, http_request  # noqa: E402
-
-
-def corpus_segs():
-    return sorted(glob.glob(os.path.join(SEG_DIR, "*.dcm")))
-
-
-def corpus_sources():
-    return sorted(p for p in glob.glob(os.path.join(SRC_DIR, "**", "*"), recursive=True) if os.path.isfile(p))
-
-
-def uids(path):
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
-    return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
-
-
-def stow(port, paths):
-    """STOW-RS of paths to segweb; returns the set of SOP Instance UIDs it stored."""
-    b = "segweb-scaleout-" + uuid.uuid4().hex
-    body = b""
-    for p in paths:
-        with open(p, "rb") as f:
-            body += f"--{b}\r\nContent-Type: application/dicom\r\n\r\n".encode() + f.read() + b"\r\n"
-    body += f"--{b}--\r\n".encode()
-    st, _, resp = http_request(port, "POST", "/studies", body=body,
-                               headers={"Content-Type": f'multipart/related; type="application/dicom"; boundary={b}',
-                                        "Accept": "application/dicom+json"}, timeout=120)
-    assert st in (200, 202, 409), (st, resp[:500])
-    return set(re.findall(rb'"00081155"\s*:\s*\{\s*"vr"\s*:\s*"UI"\s*,\s*"Value"\s*:\s*\[\s*"([0-9.]+)"', resp))
+from scaleout_harness import (ROOT, Nginx, Orthanc, corpus_segs, corpus_sources, distinct_segs,  # noqa: E402
+                              http_request, instance_urls, metric, stored_uids, stow, uids)
 
 
 # ---------------------------------------------------------------------------
@@ -103,7 +74,6 @@ def test_orthanc_archive(orthanc):
     st, _, body = orthanc.get("/dicom-web/studies", {"Accept": "application/dicom+json"})
     assert st == 200
     studies = {uids(p)[0] for p in paths}
-    import json
     got = {s["0020000D"]["Value"][0] for s in json.loads(body)}
     assert got == studies
     # a SEG pulled whole, transfer-syntax=*: the part is the file, byte for byte
@@ -134,10 +104,10 @@ def test_routing_by_instance():
         # every replica holds the corpus (until pull-through: the same store contents)
         stored = None
         for r in replicas:
-            got = stow(r.port, corpus_segs())
+            got = stored_uids(stow(r.port, corpus_segs(), timeout=120))
             stored = got if stored is None else stored & got
         assert len(stored) >= 10
-        instances = [u for u in map(uids, corpus_segs()) if u[2].encode() in stored]
+        instances = [u for u in map(uids, corpus_segs()) if u[2] in stored]
         instances = list({u[2]: u for u in instances}.values())
         nginx = Nginx([r.port for r in replicas])
         by_port = {f"127.0.0.1:{r.port}": r for r in replicas}
@@ -211,23 +181,6 @@ def test_routing_by_instance():
 # Replicas pulling through from the archive: the issue's replay.
 
 
-def distinct_segs():
-    seen, out = set(), []
-    for p in corpus_segs():
-        u = uids(p)
-        if u[2] not in seen:
-            seen.add(u[2])
-            out.append(p)
-    return out
-
-
-def metric(port, name):
-    st, _, body = http_request(port, "GET", "/metrics")
-    assert st == 200
-    m = re.search(rb"^" + name.encode() + rb" ([0-9.e+]+)$", body, re.M)
-    return float(m.group(1)) if m else 0.0
-
-
 def start_balanced(o, segs, cache_bytes, tries=3):
     """Three replicas + nginx whose hash ring gives no replica more SEG bytes than its
     cache holds: the ports are chosen on a model of nginx's ring (nginx_ring.py), then
@@ -273,15 +226,13 @@ def test_replicas_pull_through(orthanc):
     try:
         urls = []
         for p in segs:
-            s, se, i = uids(p)
-            b = f"/studies/{s}/series/{se}/instances/{i}"
-            urls += [b + "/segments", b + "/frames/1/rendered", b + "/metadata"]
+            urls += instance_urls(p)
         # warm-up: every SEG once
         for u in urls[::3]:
             st, _, body = nginx.request("GET", u)
             assert st == 200, (u, st, body[:300])
-        warm = [(metric(r.port, "segweb_upstream_cache_hits_total"),
-                 metric(r.port, "segweb_upstream_cache_misses_total")) for r in reps]
+        warm = [(metric(r.port, "segweb_upstream_cache_hits_total", 0.0),
+                 metric(r.port, "segweb_upstream_cache_misses_total", 0.0)) for r in reps]
         # replay: 4 rounds over every URL
         failures = []
         for _ in range(4):
@@ -290,10 +241,10 @@ def test_replicas_pull_through(orthanc):
                 if st != 200:
                     failures.append((u, st))
         assert not failures, failures[:5]
-        pulls = sum(metric(r.port, "segweb_upstream_pulls_total") for r in reps)
+        pulls = sum(metric(r.port, "segweb_upstream_pulls_total", 0.0) for r in reps)
         assert pulls / len(segs) == 1.0, f"upstream fetches per distinct SEG: {pulls / len(segs):.2f}"
-        hits = sum(metric(r.port, "segweb_upstream_cache_hits_total") - w[0] for r, w in zip(reps, warm))
-        misses = sum(metric(r.port, "segweb_upstream_cache_misses_total") - w[1] for r, w in zip(reps, warm))
+        hits = sum(metric(r.port, "segweb_upstream_cache_hits_total", 0.0) - w[0] for r, w in zip(reps, warm))
+        misses = sum(metric(r.port, "segweb_upstream_cache_misses_total", 0.0) - w[1] for r, w in zip(reps, warm))
         assert hits / (hits + misses) >= 0.95, (hits, misses)
         print(f"scaleout: {len(segs)} SEGs, {work} bytes, cache {cache_bytes} per replica, shares {sorted(share.values())}, "
               f"fetches/SEG {pulls / len(segs):.2f}, hit ratio {hits / (hits + misses):.3f}")
@@ -303,7 +254,7 @@ def test_replicas_pull_through(orthanc):
         # its ETags; and the same ETag from every replica (each pulls the SEG itself)
         local = Replica()
         try:
-            assert {uids(p)[2].encode() for p in segs} <= stow(local.port, segs)
+            assert {uids(p)[2] for p in segs} <= stored_uids(stow(local.port, segs, timeout=120))
             for u in urls:
                 st, h, body = nginx.request("GET", u)
                 lst, lh, lbody = http_request(local.port, "GET", u)
