@@ -81,84 +81,93 @@ static void set_bit(struct seg_pixels *px, size_t i)
     px->data[i >> 3] |= (uint8_t)(1u << (i & 7));
 }
 
-static long long measure(const struct kase *k, size_t *size)
+/* The median CPU time of one(k) over at least MIN_SAMPLES calls and BUDGET_NS
+ * (MAX_SAMPLES at most); *size is the PNG size of the last call. */
+static long long median_ns(long long (*one)(const struct kase *, size_t *), const struct kase *k,
+                           size_t *size)
 {
     static long long t[MAX_SAMPLES];
     int n = 0;
     long long start = now_ns();
-    do {
-        struct buf out = {0};
-        struct err e = ERR_INIT;
-        long long t0 = now_ns();
-        bool ok = k->rgba ? decoder_png_rgba(&k->px, k->lut, k->lut_len, &out, &e)
-                          : decoder_png_gray(&k->px, &out, &e);
-        t[n++] = now_ns() - t0;
-        if (!ok) {
-            fprintf(stderr, "%s: %s\n", k->name, e.msg);
-            exit(1);
-        }
-        *size = out.len;
-        buf_free(&out);
-    } while (n < MAX_SAMPLES && (n < MIN_SAMPLES || now_ns() - start < BUDGET_NS));
+    do
+        t[n++] = one(k, size);
+    while (n < MAX_SAMPLES && (n < MIN_SAMPLES || now_ns() - start < BUDGET_NS));
     qsort(t, n, sizeof *t, cmp_ll);
     return t[n / 2];
 }
 
-/* Same frames as a palette PNG (PLTE + tRNS), which decodes to the same RGBA:
+/* One frame through the production encoder: its time; *size the PNG's. */
+static long long encode_once(const struct kase *k, size_t *size)
+{
+    struct buf out = {0};
+    struct err e = ERR_INIT;
+    long long t0 = now_ns();
+    bool ok = k->rgba ? decoder_png_rgba(&k->px, k->lut, k->lut_len, &out, &e)
+                      : decoder_png_gray(&k->px, &out, &e);
+    long long t = now_ns() - t0;
+    if (!ok) {
+        fprintf(stderr, "%s: %s\n", k->name, e.msg);
+        exit(1);
+    }
+    *size = out.len;
+    buf_free(&out);
+    return t;
+}
+
+static long long measure(const struct kase *k, size_t *size)
+{
+    return median_ns(encode_once, k, size);
+}
+
+/* The same frame as a palette PNG (PLTE + tRNS), which decodes to the same RGBA:
  * the alternative for decoder_png_rgba that the header does not allow today. */
-static void palette_alternative(const struct kase *k, long long *ns, size_t *size)
+static long long palette_once(const struct kase *k, size_t *size)
 {
     struct seg_pixels px = k->px;
-    static long long t[MAX_SAMPLES];
-    int n = 0;
-    long long start = now_ns();
-    do {
-        struct buf out = {0};
-        struct err e = ERR_INIT;
-        long long t0 = now_ns();
-        struct sink sink = {&out, &e};
-        png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, error_cb, warning_cb);
-        png_infop info = png_create_info_struct(png);
-        uint8_t row[512];
-        if (setjmp(png_jmpbuf(png)))
-            exit(1);
-        png_set_write_fn(png, &sink, write_cb, flush_cb);
-        int np = px.bits == 1 ? 2 : 256;
-        png_set_IHDR(png, info, px.columns, px.rows, px.bits, PNG_COLOR_TYPE_PALETTE,
-                     PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-        png_color pal[256];
-        png_byte trns[256];
-        for (int i = 0; i < np; i++) {
-            pal[i] = (png_color){k->lut[i][0], k->lut[i][1], k->lut[i][2]};
-            trns[i] = k->lut[i][3];
+    struct buf out = {0};
+    struct err e = ERR_INIT;
+    long long t0 = now_ns();
+    struct sink sink = {&out, &e};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, error_cb, warning_cb);
+    png_infop info = png_create_info_struct(png);
+    uint8_t row[512];
+    if (setjmp(png_jmpbuf(png)))
+        exit(1);
+    png_set_write_fn(png, &sink, write_cb, flush_cb);
+    int np = px.bits == 1 ? 2 : 256;
+    png_set_IHDR(png, info, px.columns, px.rows, px.bits, PNG_COLOR_TYPE_PALETTE,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_color pal[256];
+    png_byte trns[256];
+    for (int i = 0; i < np; i++) {
+        pal[i] = (png_color){k->lut[i][0], k->lut[i][1], k->lut[i][2]};
+        trns[i] = k->lut[i][3];
+    }
+    png_set_PLTE(png, info, pal, np);
+    png_set_tRNS(png, info, trns, np, NULL);
+    png_set_compression_level(png, tuning.level);
+    int st = px.bits == 1 ? tuning.strategy_low : tuning.strategy;
+    if (st >= 0)
+        png_set_compression_strategy(png, st);
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
+    png_set_compression_buffer_size(png, tuning.zbuf);
+    png_write_info(png, info);
+    for (uint32_t r = 0; r < px.rows; r++) {
+        if (px.bits == 1) {
+            decoder_bits_extract(px.data, (uint64_t)r * px.columns, px.columns, row);
+            for (size_t i = 0; i < (px.columns + 7) / 8u; i++)
+                row[i] = reverse[row[i]];
+            png_write_row(png, row);
+        } else {
+            png_write_row(png, px.data + (size_t)r * px.columns);
         }
-        png_set_PLTE(png, info, pal, np);
-        png_set_tRNS(png, info, trns, np, NULL);
-        png_set_compression_level(png, tuning.level);
-        int st = px.bits == 1 ? tuning.strategy_low : tuning.strategy;
-        if (st >= 0)
-            png_set_compression_strategy(png, st);
-        png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
-        png_set_compression_buffer_size(png, tuning.zbuf);
-        png_write_info(png, info);
-        for (uint32_t r = 0; r < px.rows; r++) {
-            if (px.bits == 1) {
-                decoder_bits_extract(px.data, (uint64_t)r * px.columns, px.columns, row);
-                for (size_t i = 0; i < (px.columns + 7) / 8u; i++)
-                    row[i] = reverse[row[i]];
-                png_write_row(png, row);
-            } else {
-                png_write_row(png, px.data + (size_t)r * px.columns);
-            }
-        }
-        png_write_end(png, NULL);
-        png_destroy_write_struct(&png, &info);
-        t[n++] = now_ns() - t0;
-        *size = out.len;
-        buf_free(&out);
-    } while (n < MAX_SAMPLES && (n < MIN_SAMPLES || now_ns() - start < BUDGET_NS));
-    qsort(t, n, sizeof *t, cmp_ll);
-    *ns = t[n / 2];
+    }
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    long long t = now_ns() - t0;
+    *size = out.len;
+    buf_free(&out);
+    return t;
 }
 
 struct setting {
@@ -285,9 +294,8 @@ int main(void)
     for (int c = 0; c < NCASES; c++) {
         if (!cases[c].rgba)
             continue;
-        long long ns;
         size_t size;
-        palette_alternative(&cases[c], &ns, &size);
+        long long ns = median_ns(palette_once, &cases[c], &size);
         printf("%-16s %8.1f/%7zu\n", cases[c].name, ns / 1000.0, size);
     }
     free(bin.data), free(frac.data), free(zero.data), free(tile.data);

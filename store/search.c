@@ -73,30 +73,6 @@ static void sql_free(struct sql *q)
 
 /* ---- filters ---- */
 
-/* DICOM wildcards to a LIKE pattern with '\' escapes. */
-static char *like_pattern(const char *v)
-{
-    size_t n = strlen(v);
-    char *out = malloc(2 * n + 1);
-    if (!out)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = v[i];
-        if (c == '*')
-            out[k++] = '%';
-        else if (c == '?')
-            out[k++] = '_';
-        else {
-            if (c == '%' || c == '_' || c == '\\')
-                out[k++] = '\\';
-            out[k++] = c;
-        }
-    }
-    out[k] = 0;
-    return out;
-}
-
 static bool filter_list(struct sql *q, const char *col, const char *v, struct err *e)
 {
     sql_add(q, " AND %s IN (", col);
@@ -120,9 +96,11 @@ static bool filter_list(struct sql *q, const char *col, const char *v, struct er
     return true;
 }
 
-/* DICOM wildcards to a GLOB pattern (case-sensitive): '*' and '?' are the same,
- * a literal '[' is "[[]". */
-static char *glob_pattern(const char *v)
+/* DICOM wildcards ('*' any run, '?' one character) to an SQL pattern. For LIKE
+ * (glob false): '%' and '_', with '\' escaping a literal '%', '_' or '\' (used with
+ * ESCAPE '\'). For GLOB (case-sensitive): '*' and '?' are the same, a literal '[' is
+ * "[[]". New string, NULL when out of memory. */
+static char *wildcard_pattern(const char *v, bool glob)
 {
     size_t n = strlen(v);
     char *out = malloc(3 * n + 1);
@@ -130,11 +108,20 @@ static char *glob_pattern(const char *v)
         return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (v[i] == '[') {
+        char c = v[i];
+        if (glob && c == '[') {
             memcpy(out + k, "[[]", 3);
             k += 3;
+        } else if (glob) {
+            out[k++] = c;
+        } else if (c == '*') {
+            out[k++] = '%';
+        } else if (c == '?') {
+            out[k++] = '_';
         } else {
-            out[k++] = v[i];
+            if (c == '%' || c == '_' || c == '\\')
+                out[k++] = '\\';
+            out[k++] = c;
         }
     }
     out[k] = 0;
@@ -155,21 +142,15 @@ static bool filter_wildcard(struct sql *q, const struct store_filter *f, const c
     const char *v = f->value;
     if (!strcmp(v, "*") || !*v)
         return true; /* universal match */
-    if (key_is_person_name(f->key)) {
-        /* LIKE: case-insensitive for ASCII (SQLite's default), exact or wildcard */
-        char *pat = like_pattern(v);
+    /* Person names: LIKE, case-insensitive for ASCII (SQLite's default), exact or
+     * wildcard. Others with a wildcard: GLOB, case-sensitive like the exact match below
+     * (LIKE ignored case here, so "abc*" found AbC123 while "abc123" did not). */
+    bool like = key_is_person_name(f->key);
+    if (like || strpbrk(v, "*?")) {
+        char *pat = wildcard_pattern(v, !like);
         if (!pat)
             return err_set(e, ERR_NOMEM, "out of memory");
-        sql_add(q, " AND %s LIKE ? ESCAPE '\\'", col);
-        sql_bind(q, pat, strlen(pat));
-        free(pat);
-    } else if (strpbrk(v, "*?")) {
-        /* GLOB: case-sensitive, like the exact match below (LIKE ignored case here,
-         * so "abc*" found AbC123 while "abc123" did not) */
-        char *pat = glob_pattern(v);
-        if (!pat)
-            return err_set(e, ERR_NOMEM, "out of memory");
-        sql_add(q, " AND %s GLOB ?", col);
+        sql_add(q, like ? " AND %s LIKE ? ESCAPE '\\'" : " AND %s GLOB ?", col);
         sql_bind(q, pat, strlen(pat));
         free(pat);
     } else {

@@ -22,7 +22,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from conftest import BIN, SegwebProcess, needs_binary, seg_path
+from conftest import BIN, SegwebProcess, needs_binary, parse_multipart, seg_path
 
 SMALL = seg_path("dcmqi_38x23_odd")
 RACE_SECONDS = float(os.environ.get("SEGWEB_RACE_SECONDS", "6"))
@@ -227,20 +227,6 @@ def test_stow_index_failure_undoes_the_rename():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def parse_parts(body, ctype):
-    boundary = re.search(r'boundary="?([^";]+)"?', ctype).group(1).encode()
-    parts = []
-    for chunk in body.split(b"--" + boundary)[1:]:
-        if chunk.startswith(b"--"):
-            break
-        head, _, data = chunk.partition(b"\r\n\r\n")
-        m = re.search(rb"Content-Length: (\d+)", head)
-        n = int(m.group(1))
-        parts.append(data[:n])
-        assert data[n:] == b"\r\n", "part longer or shorter than its Content-Length"
-    return parts
-
-
 def test_study_retrieve_sends_the_files_it_announced():
     """Study-level retrieve summed sizes first and opened each file when it reached
     it: an instance replaced meanwhile (DELETE + STOW) went out truncated inside valid
@@ -297,7 +283,9 @@ def test_study_retrieve_sends_the_files_it_announced():
             ctype = header_of(data, "Content-Type")
             clen = header_of(data, "Content-Length")
             if clen is not None and len(body) == int(clen):
-                parts = parse_parts(body, ctype)
+                parts = parse_multipart(body, ctype)
+                assert all("content-length" in h for h, _ in parts), "every part has a Content-Length"
+                parts = [d for _, d in parts]
                 assert len(parts) == len(paths)
                 for part in parts:
                     assert part in originals, "a part holds bytes of another object"
