@@ -183,4 +183,14 @@ const struct seg_segment *decoder_seg_segment(const struct seg_index *idx, int32
 /* Name of the type for JSON: "BINARY", "FRACTIONAL", "LABELMAP". */
 const char *decoder_seg_type_name(enum seg_type t);
 
+/* Whether frame (1-based) of idx derives from the source image sop_instance_uid:
+ * one of the frame's source references names it, and, when source_frame is not 0,
+ * that frame of it (a reference without ReferencedFrameNumber is the whole image, so
+ * it matches frame 1). false for a frame out of range. */
+bool decoder_frame_derives_from(const struct seg_index *idx, uint32_t frame, const char *sop_instance_uid,
+                                uint32_t source_frame);
+
+/* Whether the Referenced Series Sequence lists the image sop_instance_uid. */
+bool decoder_seg_references(const struct seg_index *idx, const char *sop_instance_uid);
+
 #endif

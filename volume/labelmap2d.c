@@ -8,24 +8,6 @@
 #include "decoder/decoder.h"
 #include "volume/internal.h"
 
-static bool ref_matches(const struct seg_source_ref *ref, const char *uid, uint32_t frame)
-{
-    if (!ref->sop_instance_uid || strcmp(ref->sop_instance_uid, uid))
-        return false;
-    if (!frame)
-        return true;
-    return ref->frame == (int32_t)frame || (ref->frame == 0 && frame == 1);
-}
-
-static bool series_references(const struct seg_index *idx, const char *uid)
-{
-    for (size_t s = 0; s < idx->n_ref_series; s++)
-        for (size_t i = 0; i < idx->ref_series[s].n_instances; i++)
-            if (idx->ref_series[s].instance_uids[i] && !strcmp(idx->ref_series[s].instance_uids[i], uid))
-                return true;
-    return false;
-}
-
 bool volume_labelmap_png(const struct seg_index *idx, const char *source_uid, uint32_t source_frame,
                          bool color, struct buf *out, uint64_t *overlap_pixels, struct err *e)
 {
@@ -45,18 +27,11 @@ bool volume_labelmap_png(const struct seg_index *idx, const char *source_uid, ui
         goto out;
     }
     for (uint32_t f = 0; f < g.n_frames; f++) {
-        const struct seg_frame *fr = &idx->frames[f];
-        g.frame_slice[f] = VOLUME_NO_SLICE;
-        for (uint32_t r = 0; r < fr->refs_count; r++) {
-            size_t ri = (size_t)fr->refs_first + r;
-            if (ri < idx->n_refs && ref_matches(&idx->refs[ri], source_uid, source_frame)) {
-                g.frame_slice[f] = 0;
-                referenced = true;
-                break;
-            }
-        }
+        bool derives = decoder_frame_derives_from(idx, f + 1, source_uid, source_frame);
+        g.frame_slice[f] = derives ? 0 : VOLUME_NO_SLICE;
+        referenced |= derives;
     }
-    if (!referenced && !series_references(idx, source_uid)) {
+    if (!referenced && !decoder_seg_references(idx, source_uid)) {
         err_set(e, ERR_NOT_FOUND, "this object does not reference source %s", source_uid);
         goto out;
     }

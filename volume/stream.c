@@ -177,6 +177,46 @@ bool volume_stream_next(struct volume_stream *s, const uint8_t **data, size_t *l
     return true;
 }
 
+bool volume_stream_each(struct volume_stream *s,
+                        bool (*put)(void *arg, const uint8_t *data, size_t len, struct err *e), void *arg,
+                        struct err *e)
+{
+    for (;;) {
+        const uint8_t *d;
+        size_t n;
+        if (!volume_stream_next(s, &d, &n, e))
+            return false;
+        if (!n)
+            return true;
+        if (!put(arg, d, n, e))
+            return false;
+    }
+}
+
+static bool put_buf(void *arg, const uint8_t *data, size_t len, struct err *e)
+{
+    return buf_append(arg, data, len, e);
+}
+
+bool volume_stream_read_all(struct volume_stream *s, struct buf *out, struct err *e)
+{
+    return volume_stream_each(s, put_buf, out, e);
+}
+
+struct file_sink {
+    FILE *f;
+    const char *path; /* for messages */
+};
+
+static bool put_file(void *arg, const uint8_t *data, size_t len, struct err *e)
+{
+    struct file_sink *fs = arg;
+    if (fwrite(data, 1, len, fs->f) != len)
+        return err_set(e, errno == ENOSPC ? ERR_NO_SPACE : ERR_IO, "cannot write %s: %s", fs->path,
+                       strerror(errno));
+    return true;
+}
+
 static bool write_file(const struct seg_index *idx, const struct volume_grid *g,
                        const struct volume_what *w, const char *path, const struct gz_zeros *zeros,
                        uint64_t *overlap, struct err *e)
@@ -198,19 +238,9 @@ static bool write_file(const struct seg_index *idx, const struct volume_grid *g,
         err_set(e, ERR_IO, "cannot create %s: %s", path, strerror(errno));
         goto out;
     }
-    for (;;) {
-        const uint8_t *d;
-        size_t n;
-        if (!volume_stream_next(s, &d, &n, e))
-            goto out;
-        if (!n)
-            break;
-        if (fwrite(d, 1, n, f) != n) {
-            err_set(e, errno == ENOSPC ? ERR_NO_SPACE : ERR_IO, "cannot write %s: %s", path,
-                    strerror(errno));
-            goto out;
-        }
-    }
+    struct file_sink sink = {f, path};
+    if (!volume_stream_each(s, put_file, &sink, e))
+        goto out;
     int rc = fclose(f);
     f = NULL;
     if (rc != 0) {

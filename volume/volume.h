@@ -105,6 +105,15 @@ struct volume_stream *volume_stream_new(const struct seg_index *idx, const struc
  * *len; *len == 0 at the end. false with e set when a frame cannot be read. */
 bool volume_stream_next(struct volume_stream *s, const uint8_t **data, size_t *len, struct err *e);
 
+/* Every remaining piece, in order, to put(arg, data, len, e) (data borrowed for the
+ * call). false with e set when a piece cannot be made or put returns false (put sets e). */
+bool volume_stream_each(struct volume_stream *s,
+                        bool (*put)(void *arg, const uint8_t *data, size_t len, struct err *e), void *arg,
+                        struct err *e);
+
+/* Every remaining piece appended to out (an HTTP body). false with e set. */
+bool volume_stream_read_all(struct volume_stream *s, struct buf *out, struct err *e);
+
 /* Labelmap: voxels where more than one segment was present, counted so far
  * (all of them once volume_stream_next has returned the end). */
 uint64_t volume_stream_overlap_voxels(const struct volume_stream *s);
