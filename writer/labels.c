@@ -495,22 +495,34 @@ static bool open_common(struct writer_labels *l, const struct writer_limits *lim
     return nifti_open(l, h, lim, e);
 }
 
-static struct writer_labels *labels_new(const char *name)
+/* A new reader named name, nothing open yet; NULL with e set. */
+static struct writer_labels *labels_new(const char *name, struct err *e)
 {
     struct writer_labels *l = calloc(1, sizeof *l);
-    if (l)
-        snprintf(l->name, sizeof l->name, "%s", name ? name : "labels");
+    if (!l) {
+        err_set(e, ERR_NOMEM, "no memory");
+        return NULL;
+    }
+    snprintf(l->name, sizeof l->name, "%s", name ? name : "labels");
     return l;
+}
+
+/* l once its header is read, or NULL with e set (l freed). */
+static struct writer_labels *labels_opened(struct writer_labels *l, const struct writer_limits *lim,
+                                           struct err *e)
+{
+    if (open_common(l, lim, e))
+        return l;
+    writer_labels_free(l);
+    return NULL;
 }
 
 struct writer_labels *writer_labels_open_file(const char *path, const struct writer_limits *lim, struct err *e)
 {
     const char *base = strrchr(path, '/');
-    struct writer_labels *l = labels_new(base ? base + 1 : path);
-    if (!l) {
-        err_set(e, ERR_NOMEM, "no memory");
+    struct writer_labels *l = labels_new(base ? base + 1 : path, e);
+    if (!l)
         return NULL;
-    }
     l->fp = fopen(path, "rb");
     l->rbuf = malloc(RBUF_SIZE);
     if (!l->fp || !l->rbuf) {
@@ -518,30 +530,20 @@ struct writer_labels *writer_labels_open_file(const char *path, const struct wri
         writer_labels_free(l);
         return NULL;
     }
-    if (!open_common(l, lim, e)) {
-        writer_labels_free(l);
-        return NULL;
-    }
-    return l;
+    return labels_opened(l, lim, e);
 }
 
 struct writer_labels *writer_labels_open_mem(const uint8_t *data, size_t len, const char *name,
                                              const struct writer_limits *lim, struct err *e)
 {
-    struct writer_labels *l = labels_new(name);
-    if (!l) {
-        err_set(e, ERR_NOMEM, "no memory");
+    struct writer_labels *l = labels_new(name, e);
+    if (!l)
         return NULL;
-    }
     l->mem = data;
     l->mem_len = len;
     l->rp = data;
     l->rn = len;
-    if (!open_common(l, lim, e)) {
-        writer_labels_free(l);
-        return NULL;
-    }
-    return l;
+    return labels_opened(l, lim, e);
 }
 
 void writer_labels_free(struct writer_labels *l)
