@@ -16,23 +16,16 @@
 #include "decoder/frame.h"
 #include "decoder/png_encode.h"
 #include "decoder/seg.h"
-#include "fuzz_util.h"
+#include "fuzz_seg.h"
 
 #define MAX_FRAMES 16
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const char *path = fuzz_input_file("decoder", data, size);
-    struct err e = ERR_INIT;
-    /* Small limits keep one input cheap; the limit checks themselves are fuzzed too. */
-    struct seg_limits lim = {.max_pixels_per_frame = 1u << 20, .max_frames = 4096,
-                             .max_frame_bytes = 4u << 20};
-    struct seg_index *idx = decoder_seg_open(path, &lim, &e);
-    if (!idx) {
-        if (e.code == ERR_OK || !e.msg[0])
-            abort(); /* a failure must say why */
+    const char *path;
+    struct seg_index *idx = fuzz_seg_open("decoder", data, size, 1u << 20, 4u << 20, &path);
+    if (!idx)
         return 0;
-    }
     json_t *doc = api_index_json(idx);
     if (!doc)
         abort();

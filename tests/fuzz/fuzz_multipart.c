@@ -33,7 +33,13 @@ static bool end(void *arg, struct err *e)
 
 static const struct api_multipart_cb CB = {begin, data, end};
 
-/* 0: parser refused the boundary; 1: body failed; 2: body ok. */
+static bool feed(void *mp, const uint8_t *p, size_t n, struct err *e)
+{
+    return api_multipart_feed(mp, p, n, e);
+}
+
+/* 0: parser refused the boundary; 1: body failed; 2: body ok. Chunked: pieces of
+ * body[at] % 64 + 1 bytes. */
 static int parse(const char *boundary, const uint8_t *body, size_t n, bool chunked, struct fuzz_parts *r)
 {
     memset(r, 0, sizeof *r);
@@ -41,17 +47,7 @@ static int parse(const char *boundary, const uint8_t *body, size_t n, bool chunk
     struct api_multipart *mp = api_multipart_new(boundary, &CB, r, &e);
     if (!mp)
         return 0;
-    bool ok = true;
-    size_t at = 0;
-    while (ok && at < n) {
-        size_t k = chunked ? (size_t)(body[at] % 64) + 1 : n - at;
-        if (k > n - at)
-            k = n - at;
-        ok = api_multipart_feed(mp, body + at, k, &e);
-        at += k;
-    }
-    if (ok)
-        ok = api_multipart_finish(mp, &e);
+    bool ok = fuzz_feed(feed, mp, body, n, chunked ? body : NULL, n, true, &e) && api_multipart_finish(mp, &e);
     if (!ok && e.code == ERR_OK)
         abort(); /* a failure must say why */
     size_t parts = api_multipart_parts(mp);

@@ -36,6 +36,12 @@ static bool end(void *arg, struct err *e)
     return true;
 }
 
+static bool feed(void *m, const uint8_t *p, size_t n, struct err *e)
+{
+    return upstream_mp_feed(m, p, n, e);
+}
+
+/* Chunked (sizes not NULL): pieces of sizes[k % n_sizes] % 64 + 1 bytes, k counting them. */
 static bool parse(const char *ct, const uint8_t *body, size_t n, const uint8_t *sizes, size_t n_sizes,
                   struct fuzz_parts *r)
 {
@@ -45,17 +51,7 @@ static bool parse(const char *ct, const uint8_t *body, size_t n, const uint8_t *
     struct upstream_mp *m = upstream_mp_new(ct, &cb, FUZZ_MAX_PARTS, &e);
     if (!m)
         return false;
-    bool ok = true;
-    size_t i = 0, k = 0;
-    while (ok && i < n) {
-        size_t step = n_sizes ? (size_t)(sizes[k++ % n_sizes] % 64) + 1 : n - i;
-        if (step > n - i)
-            step = n - i;
-        ok = upstream_mp_feed(m, body + i, step, &e);
-        i += step;
-    }
-    if (ok)
-        ok = upstream_mp_finish(m, &e);
+    bool ok = fuzz_feed(feed, m, body, n, sizes, n_sizes, false, &e) && upstream_mp_finish(m, &e);
     upstream_mp_free(m);
     return ok;
 }

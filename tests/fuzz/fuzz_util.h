@@ -2,6 +2,7 @@
  *
  *   fuzz_input_file   the input as a file, for code that reads by path (the decoder);
  *   fuzz_split_line   "first line\nbody" inputs (a Content-Type, then a body);
+ *   fuzz_feed         a body handed to a push parser whole or in fuzzer-chosen pieces;
  *   struct fuzz_parts a record of a multipart run (parts, bytes, FNV-1a of each part)
  *                     that two runs over the same body, chunked differently, must agree on.
  *
@@ -57,6 +58,27 @@ static inline bool fuzz_split_line(const uint8_t *in, size_t size, char *line, s
     line[n] = 0;
     *body = nl + 1;
     *body_len = size - n - 1;
+    return true;
+}
+
+/* Feeds body[0..n) to feed(parser, piece, len, e), stopping at its first false: whole
+ * when sizes is NULL, else in pieces of sizes[i % n_sizes] % 64 + 1 bytes (the last one
+ * cut to what is left), i being the piece's offset in body (by_offset) or its count. */
+static inline bool fuzz_feed(bool (*feed)(void *parser, const uint8_t *p, size_t n, struct err *e), void *parser,
+                             const uint8_t *body, size_t n, const uint8_t *sizes, size_t n_sizes, bool by_offset,
+                             struct err *e)
+{
+    size_t at = 0, count = 0;
+    while (at < n) {
+        size_t k = n - at;
+        if (sizes && n_sizes) {
+            size_t want = (size_t)(sizes[(by_offset ? at : count++) % n_sizes] % 64) + 1;
+            k = want < k ? want : k;
+        }
+        if (!feed(parser, body + at, k, e))
+            return false;
+        at += k;
+    }
     return true;
 }
 

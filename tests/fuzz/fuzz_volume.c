@@ -7,8 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "decoder/decoder.h"
-#include "fuzz_util.h"
+#include "fuzz_seg.h"
 #include "volume/volume.h"
 
 static bool discard(void *arg, const uint8_t *data, size_t len, struct err *e)
@@ -29,13 +28,11 @@ static void drain(const struct seg_index *idx, const struct volume_grid *g, cons
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const char *path = fuzz_input_file("volume", data, size);
-    struct err e = ERR_INIT;
-    struct seg_limits lim = {.max_pixels_per_frame = 1u << 18, .max_frames = 4096,
-                             .max_frame_bytes = 1u << 20};
-    struct seg_index *idx = decoder_seg_open(path, &lim, &e);
+    const char *path;
+    struct seg_index *idx = fuzz_seg_open("volume", data, size, 1u << 18, 1u << 20, &path);
     if (!idx)
         return 0;
+    struct err e = ERR_INIT;
     struct buf b = {0};
     volume_meta_json(idx, &b, &e);
     buf_free(&b);

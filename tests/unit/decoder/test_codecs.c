@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "decoder/codec.h"
+#include "decoder/j2k_image.h"
 #include "tests/unit/check.h"
 
 typedef bool (*decode_fn)(const uint8_t *, size_t, const struct codec_frame *, uint8_t *, size_t,
@@ -576,6 +577,40 @@ static void mutations(void)
     free(raw1);
 }
 
+/* decoder_j2k_image_decode (a whole source image, for render/) on the same encoder's
+ * output: 8- and 16-bit grey, J2K and JP2, give back the samples encoded; one pixel
+ * over the limit is ERR_LIMIT; bytes that are no JPEG 2000 are ERR_INVALID. */
+static void j2k_whole_image(void)
+{
+    static const struct codec_frame fs[] = {{23, 38, 8}, {10, 10, 16}};
+    for (size_t t = 0; t < sizeof fs / sizeof *fs; t++) {
+        const struct codec_frame *f = &fs[t];
+        uint8_t *raw = make_frame(f);
+        for (int jp2 = 0; jp2 < 2; jp2++) {
+            size_t len;
+            uint8_t *enc = j2k_encode(raw, f, jp2, &len);
+            struct decoder_j2k_image img;
+            struct err e = ERR_INIT;
+            bool ok = decoder_j2k_image_decode(enc, len, 1u << 20, &img, &e);
+            CHECK(ok && img.width == f->columns && img.height == f->rows && img.comps == 1 &&
+                      img.bytes == f->bits_allocated / 8u && img.len == frame_bytes(f) &&
+                      !memcmp(img.data, raw, img.len),
+                  "j2k image %ux%u %u-bit jp2=%d: %s", f->columns, f->rows, f->bits_allocated, jp2, e.msg);
+            free(img.data);
+            e = (struct err)ERR_INIT;
+            ok = decoder_j2k_image_decode(enc, len, (uint64_t)f->rows * f->columns - 1, &img, &e);
+            CHECK(!ok && e.code == ERR_LIMIT && !img.data, "j2k image over the pixel limit: %s", e.msg);
+            free(enc);
+        }
+        free(raw);
+    }
+    static const uint8_t junk[64] = {0xFF, 0x4F, 0xFF, 0x51, 1, 2, 3};
+    struct decoder_j2k_image img;
+    struct err e = ERR_INIT;
+    bool ok = decoder_j2k_image_decode(junk, sizeof junk, 1u << 20, &img, &e);
+    CHECK(!ok && e.code == ERR_INVALID && !img.data, "j2k image of junk: %s", e.msg);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines interleave with sanitizer output */
@@ -586,6 +621,7 @@ int main(void)
     deflate_negative();
     jpegls_negative();
     j2k_negative();
+    j2k_whole_image();
     mutations();
     printf("negative cases: %d passed, %d failed\n", check_passed - p0, check_failed - f0);
     return check_done();
