@@ -26,38 +26,37 @@ struct volume_stream {
     uint32_t k;
 };
 
+/* Each format's file name suffix and media type. */
+static const struct {
+    const char *suffix, *mime;
+} FORMATS[] = {
+    [VOLUME_NII] = {".nii", "application/octet-stream"},
+    [VOLUME_NII_GZ] = {".nii.gz", "application/gzip"},
+    [VOLUME_NRRD] = {".nrrd", "application/octet-stream"},
+};
+#define N_FORMATS (sizeof FORMATS / sizeof *FORMATS)
+
 bool volume_format_from_name(const char *name, enum volume_format *f)
 {
     size_t n = strlen(name);
-    if (n > 7 && !strcmp(name + n - 7, ".nii.gz"))
-        *f = VOLUME_NII_GZ;
-    else if (n > 4 && !strcmp(name + n - 4, ".nii"))
-        *f = VOLUME_NII;
-    else if (n > 5 && !strcmp(name + n - 5, ".nrrd"))
-        *f = VOLUME_NRRD;
-    else
-        return false;
-    return true;
+    for (size_t i = 0; i < N_FORMATS; i++) {
+        size_t k = strlen(FORMATS[i].suffix);
+        if (n > k && !strcmp(name + n - k, FORMATS[i].suffix)) {
+            *f = (enum volume_format)i;
+            return true;
+        }
+    }
+    return false;
 }
 
 const char *volume_format_mime(enum volume_format f)
 {
-    switch (f) {
-    case VOLUME_NII: return "application/octet-stream";
-    case VOLUME_NII_GZ: return "application/gzip";
-    case VOLUME_NRRD: return "application/octet-stream";
-    }
-    return "application/octet-stream";
+    return (size_t)f < N_FORMATS ? FORMATS[f].mime : "application/octet-stream";
 }
 
 const char *volume_format_suffix(enum volume_format f)
 {
-    switch (f) {
-    case VOLUME_NII: return ".nii";
-    case VOLUME_NII_GZ: return ".nii.gz";
-    case VOLUME_NRRD: return ".nrrd";
-    }
-    return "";
+    return (size_t)f < N_FORMATS ? FORMATS[f].suffix : "";
 }
 
 static struct volume_stream *stream_new(const struct seg_index *idx, const struct volume_grid *g,

@@ -280,28 +280,33 @@ size_t writer_meta_files(const struct writer_meta *m)
     return m->n_files;
 }
 
+/* The index of s among names (ASCII case ignored), or -1. */
+static int name_index(const char *s, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcasecmp(s, names[i]))
+            return i;
+    return -1;
+}
+
 bool writer_type_parse(const char *s, enum writer_type *out)
 {
-    if (!strcasecmp(s, "BINARY"))
-        *out = WRITER_BINARY;
-    else if (!strcasecmp(s, "FRACTIONAL"))
-        *out = WRITER_FRACTIONAL;
-    else if (!strcasecmp(s, "LABELMAP"))
-        *out = WRITER_LABELMAP;
-    else
+    static const char *const names[] = {[WRITER_BINARY] = "BINARY", [WRITER_FRACTIONAL] = "FRACTIONAL",
+                                        [WRITER_LABELMAP] = "LABELMAP"};
+    int i = name_index(s, names, (int)(sizeof names / sizeof *names));
+    if (i < 0)
         return false;
+    *out = (enum writer_type)i;
     return true;
 }
 
 bool writer_compress_parse(const char *s, enum writer_compress *out)
 {
-    if (!strcasecmp(s, "none"))
-        *out = WRITER_COMPRESS_NONE;
-    else if (!strcasecmp(s, "rle"))
-        *out = WRITER_COMPRESS_RLE;
-    else if (!strcasecmp(s, "deflate"))
-        *out = WRITER_COMPRESS_DEFLATE;
-    else
+    static const char *const names[] = {[WRITER_COMPRESS_NONE] = "none", [WRITER_COMPRESS_RLE] = "rle",
+                                        [WRITER_COMPRESS_DEFLATE] = "deflate"};
+    int i = name_index(s, names, (int)(sizeof names / sizeof *names));
+    if (i < 0)
         return false;
+    *out = (enum writer_compress)i;
     return true;
 }
