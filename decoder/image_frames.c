@@ -1,11 +1,13 @@
 /* Frames of images (see image_frames.h). Uncompressed: through the DCMTK bridge's
  * plain C view, the whole Pixel Data value is copied (little endian) and the
- * frame cut out of it. Compressed: DCMTK's decoders (transcode_image.h). */
+ * frame cut out of it. Compressed: JPEG-LS and JPEG 2000 by segweb's own codecs,
+ * JPEG and RLE by DCMTK's decoders (transcode_image.h). */
 #include "decoder/image_frames.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "decoder/codec.h"
 #include "decoder/dataset.h"
 #include "decoder/transcode_image.h"
 
@@ -50,4 +52,26 @@ bool decoder_image_frame(const char *path, uint32_t frame, uint64_t max_bytes, s
     free(px);
     dataset_close(f);
     return ok;
+}
+
+bool decoder_ts_own_codec(const char *ts)
+{
+    static const char *const OWN[] = {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.90",
+                                      "1.2.840.10008.1.2.4.91"};
+    for (size_t i = 0; ts && i < sizeof OWN / sizeof OWN[0]; i++)
+        if (!strcmp(ts, OWN[i]))
+            return true;
+    return false;
+}
+
+bool decoder_frame_decode(const char *ts, const uint8_t *in, size_t in_len, uint32_t rows, uint32_t columns,
+                          uint16_t bits_allocated, uint8_t *out, size_t out_len, struct err *e)
+{
+    if (!decoder_ts_own_codec(ts))
+        return err_set(e, ERR_UNSUPPORTED, "no segweb codec for transfer syntax %s", ts ? ts : "(none)");
+    if (bits_allocated != 8 && bits_allocated != 16)
+        return err_set(e, ERR_UNSUPPORTED, "compressed frames of %u bits allocated", (unsigned)bits_allocated);
+    struct codec_frame cf = {rows, columns, bits_allocated};
+    return strstr(ts, ".4.8") ? codec_jpegls_decode(in, in_len, &cf, out, out_len, e)
+                              : codec_j2k_decode(in, in_len, &cf, out, out_len, e);
 }

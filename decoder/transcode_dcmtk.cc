@@ -5,23 +5,29 @@
  * (transcode_seg.h: the same frame reader the SEG routes use, which knows 1-bit
  * RLE, JPEG 2000 and Deflated Image Frame Compression that DCMTK 3.6.7 does not)
  * and its encapsulated Pixel Data is replaced by the native value; any other
- * image goes through DCMTK's registered decoders (JPEG baseline/extended/
- * lossless, JPEG-LS, RLE). Nothing else of the data set is touched; the meta
- * header names the new syntax. */
+ * image in JPEG-LS or JPEG 2000 goes through segweb's codecs too
+ * (decoder_frame_decode: one sample per pixel), in JPEG or RLE through DCMTK's
+ * registered decoders. DCMTK's JPEG-LS codec is not registered: its bundled
+ * CharLS has the system CharLS's symbol names with another ABI (a crash when
+ * both are loaded). Nothing else of the data set is touched; the meta header
+ * names the new syntax. */
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <string>
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dccodec.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
-#include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include "decoder/image_frames.h"
 #include "decoder/transcode.h"
 #include "decoder/transcode_image.h"
 #include "decoder/transcode_seg.h"
@@ -60,6 +66,8 @@ bool encapsulated(DcmDataset *ds)
     return DcmXfer(ds->getOriginalXfer()).isEncapsulated() || el->getLengthField() == DCM_UndefinedLength;
 }
 
+bool put_native(DcmDataset *ds, uint8_t *data, size_t len, unsigned bits, struct err *e);
+
 /* Replaces the SEG's encapsulated Pixel Data by the native value its frames decode
  * to: OB for 1 and 8 bits, OW for 16 (PS3.5 A.2). */
 bool seg_to_native(const char *in_path, DcmDataset *ds, uint64_t max_bytes, struct err *e)
@@ -67,17 +75,7 @@ bool seg_to_native(const char *in_path, DcmDataset *ds, uint64_t max_bytes, stru
     struct transcode_native nat;
     if (!transcode_seg_native(in_path, max_bytes, &nat, e))
         return false;
-    DcmPixelData *pd = new DcmPixelData(DcmTag(DCM_PixelData, nat.bits == 16 ? EVR_OW : EVR_OB));
-    OFCondition c = nat.bits == 16 ? pd->putUint16Array((const Uint16 *)nat.data, (unsigned long)(nat.len / 2))
-                                   : pd->putUint8Array(nat.data, (unsigned long)nat.len);
-    free(nat.data);
-    if (c.good())
-        c = ds->insert(pd, OFTrue /* replace the encapsulated one */);
-    if (c.bad()) {
-        delete pd;
-        return err_set(e, ERR_INTERNAL, "replacing Pixel Data: %s", c.text());
-    }
-    return true;
+    return put_native(ds, nat.data, nat.len, nat.bits, e);
 }
 
 bool file_size_check(const char *out_path, uint64_t max_bytes, struct err *e)
@@ -96,6 +94,106 @@ bool file_size_check(const char *out_path, uint64_t max_bytes, struct err *e)
     return true;
 }
 
+
+/* The bytes of frame `frame` (1-based): its fragments concatenated. */
+bool frame_bytes(DcmDataset *ds, E_TransferSyntax xfer, uint32_t frame, uint32_t frames, std::string &bytes,
+                 struct err *e)
+{
+    DcmElement *el = NULL;
+    DcmPixelSequence *seq = NULL;
+    if (ds->findAndGetElement(DCM_PixelData, el).bad() || !el ||
+        static_cast<DcmPixelData *>(el)->getEncapsulatedRepresentation(xfer, NULL, seq).bad() || !seq)
+        return err_set(e, ERR_INVALID, "no encapsulated Pixel Data");
+    Uint32 first = 0, next = 0;
+    if (DcmCodec::determineStartFragment(frame - 1, (Sint32)frames, seq, first).bad())
+        return err_set(e, ERR_INVALID, "cannot find the fragments of frame %u", frame);
+    if (frame >= frames || DcmCodec::determineStartFragment(frame, (Sint32)frames, seq, next).bad())
+        next = (Uint32)seq->card();
+    bytes.clear();
+    for (Uint32 k = first; k < next && k < seq->card(); k++) {
+        DcmPixelItem *item = NULL;
+        Uint8 *p = NULL;
+        if (seq->getItem(item, k).bad() || !item || item->getUint8Array(p).bad())
+            return err_set(e, ERR_INVALID, "unreadable fragment %u", (unsigned)k);
+        if (p)
+            bytes.append(reinterpret_cast<const char *>(p), item->getLength());
+    }
+    return true;
+}
+
+/* Geometry of an image for segweb's codecs: one sample, 8 or 16 bits. */
+struct own_shape {
+    Uint16 rows = 0, columns = 0, bits = 0, samples = 1;
+    Sint32 frames = 1;
+    size_t frame_bytes() const { return (size_t)rows * columns * (bits / 8); }
+};
+
+bool own_shape_of(DcmDataset *ds, const OFString &ts, own_shape &sh, struct err *e)
+{
+    ds->findAndGetUint16(DCM_Rows, sh.rows);
+    ds->findAndGetUint16(DCM_Columns, sh.columns);
+    ds->findAndGetUint16(DCM_BitsAllocated, sh.bits);
+    ds->findAndGetUint16(DCM_SamplesPerPixel, sh.samples);
+    if (ds->findAndGetSint32(DCM_NumberOfFrames, sh.frames).bad() || sh.frames < 1)
+        sh.frames = 1;
+    if (!sh.rows || !sh.columns || (sh.bits != 8 && sh.bits != 16) || sh.samples != 1)
+        return err_set(e, ERR_UNSUPPORTED, "no decoder for %s images of %u samples, %u bits allocated",
+                       DcmXfer(ts.c_str()).getXferName(), (unsigned)sh.samples, (unsigned)sh.bits);
+    return true;
+}
+
+/* Frame `frame` decoded by segweb's codecs into out (sh.frame_bytes(), 16 bits in host order). */
+bool own_frame(DcmDataset *ds, const OFString &ts, const own_shape &sh, uint32_t frame, uint8_t *out,
+               struct err *e)
+{
+    std::string bytes;
+    if (!frame_bytes(ds, ds->getOriginalXfer(), frame, (uint32_t)sh.frames, bytes, e) ||
+        !decoder_frame_decode(ts.c_str(), reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(), sh.rows,
+                              sh.columns, sh.bits, out, sh.frame_bytes(), e)) {
+        err_prefix(e, "frame %u", frame);
+        return false;
+    }
+    return true;
+}
+
+/* Replaces Pixel Data by the native value (OB for 8 bits, OW for 16; 16-bit data
+ * in host order). Takes data (freed here). */
+bool put_native(DcmDataset *ds, uint8_t *data, size_t len, unsigned bits, struct err *e)
+{
+    DcmPixelData *pd = new DcmPixelData(DcmTag(DCM_PixelData, bits == 16 ? EVR_OW : EVR_OB));
+    OFCondition c = bits == 16 ? pd->putUint16Array((const Uint16 *)data, (unsigned long)(len / 2))
+                               : pd->putUint8Array(data, (unsigned long)len);
+    free(data);
+    if (c.good())
+        c = ds->insert(pd, OFTrue /* replace the encapsulated one */);
+    if (c.bad()) {
+        delete pd;
+        return err_set(e, ERR_INTERNAL, "replacing Pixel Data: %s", c.text());
+    }
+    return true;
+}
+
+/* A JPEG-LS / JPEG 2000 image (not a SEG) made native by segweb's codecs. */
+bool own_to_native(DcmDataset *ds, const OFString &ts, uint64_t max_bytes, struct err *e)
+{
+    own_shape sh;
+    if (!own_shape_of(ds, ts, sh, e))
+        return false;
+    uint64_t len = (uint64_t)sh.frame_bytes() * (uint64_t)sh.frames;
+    if (len > SIZE_MAX / 2 || (max_bytes && len > max_bytes))
+        return err_set(e, ERR_LIMIT, "the decoded Pixel Data (%llu bytes) is over the limit",
+                       (unsigned long long)len);
+    uint8_t *data = (uint8_t *)malloc(len ? (size_t)len : 1);
+    if (!data)
+        return err_set(e, ERR_NOMEM, "out of memory for %llu bytes of Pixel Data", (unsigned long long)len);
+    for (Sint32 f = 1; f <= sh.frames; f++)
+        if (!own_frame(ds, ts, sh, (uint32_t)f, data + (size_t)(f - 1) * sh.frame_bytes(), e)) {
+            free(data);
+            return false;
+        }
+    return put_native(ds, data, (size_t)len, sh.bits, e);
+}
+
 }  // namespace
 
 extern "C" {
@@ -106,7 +204,6 @@ void decoder_dcmtk_codecs_register(void)
     std::call_once(once, [] {
         OFLog::configure(OFLogger::OFF_LOG_LEVEL);
         DJDecoderRegistration::registerCodecs();
-        DJLSDecoderRegistration::registerCodecs();
         DcmRLEDecoderRegistration::registerCodecs();
     });
 }
@@ -134,6 +231,11 @@ bool decoder_transcode(const char *in_path, const char *ts, const char *out_path
         if (encapsulated(ds) && transcode_is_seg(sop_class.c_str())) {
             if (!seg_to_native(in_path, ds, max_bytes, e)) {
                 err_prefix(e, "decoding the %s segmentation", DcmXfer(from.c_str()).getXferName());
+                return false;
+            }
+        } else if (encapsulated(ds) && decoder_ts_own_codec(from.c_str())) {
+            if (!own_to_native(ds, from, max_bytes, e)) {
+                err_prefix(e, "decoding the %s image", DcmXfer(from.c_str()).getXferName());
                 return false;
             }
         }
@@ -177,6 +279,22 @@ bool transcode_image_frame(const char *path, uint32_t frame, uint64_t max_bytes,
             return err_set(e, ERR_NOT_FOUND, "the object has no Pixel Data");
         DcmPixelData *pd = OFstatic_cast(DcmPixelData *, el);
         E_TransferSyntax xfer = ds->getOriginalXfer();
+        if (decoder_ts_own_codec(ts.c_str())) {
+            own_shape sh;
+            if (!own_shape_of(ds, ts, sh, e)) {
+                e->code = ERR_NOT_ACCEPTABLE; /* a shape our codecs do not take: like no decoder */
+                return false;
+            }
+            if (max_bytes && sh.frame_bytes() > max_bytes)
+                return err_set(e, ERR_LIMIT, "a decoded frame of %zu bytes is over the limit", sh.frame_bytes());
+            size_t at = out->len;
+            if (!buf_reserve(out, sh.frame_bytes(), e) || !own_frame(ds, ts, sh, frame, out->data + at, e))
+                return false;
+            if (sh.bits == 16 && gLocalByteOrder == EBO_BigEndian) /* host order to little endian */
+                swapBytes(out->data + at, (Uint32)sh.frame_bytes(), sizeof(Uint16));
+            out->len = at + sh.frame_bytes();
+            return true;
+        }
         if (!DcmCodecList::canChangeCoding(xfer, EXS_LittleEndianExplicit))
             return err_set(e, ERR_NOT_ACCEPTABLE, "no decoder for %s (%s): frames cannot be served uncompressed",
                            DcmXfer(ts.c_str()).getXferName(), ts.c_str());

@@ -6,7 +6,9 @@
  * modality LUT (Rescale Slope/Intercept, Modality LUT Sequence), the VOI stage
  * (windows with the LINEAR and SIGMOID functions, VOI LUT sequences, min-max),
  * MONOCHROME1 polarity, and colour models (YBR_*, PALETTE COLOR -> RGB), and it
- * decodes the compressed transfer syntaxes through its registered codecs.
+ * decodes JPEG and RLE through its registered codecs. JPEG 2000 (no DCMTK codec)
+ * and JPEG-LS (DCMTK's codec clashes with the system CharLS, decoder/CMakeLists.txt)
+ * are decoded by OpenJPEG / segweb's codec into a native single-frame dataset.
  * LINEAR_EXACT is not in DCMTK 3.6.7: it equals LINEAR with center + 0.5 and
  * width + 1 (PS3.3 C.11.2.1.3.2 vs C.11.2.1.2.1), which is what we ask for.
  *
@@ -168,6 +170,44 @@ bool is_j2k(E_TransferSyntax x)
            x == EXS_JPEG2000MulticomponentLosslessOnly || x == EXS_JPEG2000Multicomponent;
 }
 
+/* A new single-frame native dataset holding every attribute of ds but Pixel Data,
+ * and the decoded frame (rows x columns x comps samples of `bytes` bytes, host
+ * order; data is taken and freed). NULL with e set. */
+DcmDataset *native_dataset(DcmDataset *ds, uint32_t rows, uint32_t columns, uint32_t comps, uint32_t bytes,
+                           void *data, size_t len, struct err *e)
+{
+    DcmDataset *out = new DcmDataset;
+    for (unsigned long i = 0; i < ds->card(); i++) {
+        DcmElement *x = ds->getElement(i);
+        if (x && x->getTag() != DCM_PixelData)
+            out->insert(static_cast<DcmElement *>(x->clone()), true);
+    }
+    out->putAndInsertString(DCM_NumberOfFrames, "1");
+    out->putAndInsertUint16(DCM_Rows, (Uint16)rows);
+    out->putAndInsertUint16(DCM_Columns, (Uint16)columns);
+    out->putAndInsertUint16(DCM_SamplesPerPixel, (Uint16)comps);
+    out->putAndInsertUint16(DCM_BitsAllocated, (Uint16)(bytes * 8));
+    Uint16 stored = 0;
+    if (out->findAndGetUint16(DCM_BitsStored, stored).bad() || stored > bytes * 8) {
+        out->putAndInsertUint16(DCM_BitsStored, (Uint16)(bytes * 8));
+        out->putAndInsertUint16(DCM_HighBit, (Uint16)(bytes * 8 - 1));
+    }
+    if (comps == 3) { /* OpenJPEG undoes the RCT/ICT */
+        out->putAndInsertString(DCM_PhotometricInterpretation, "RGB");
+        out->putAndInsertUint16(DCM_PlanarConfiguration, 0);
+    }
+    OFCondition c = bytes == 2
+        ? out->putAndInsertUint16Array(DCM_PixelData, static_cast<const Uint16 *>(data), (unsigned long)(len / 2))
+        : out->putAndInsertUint8Array(DCM_PixelData, static_cast<const Uint8 *>(data), (unsigned long)len);
+    free(data);
+    if (c.bad()) {
+        delete out;
+        cond_err(e, ERR_NOMEM, "cannot hold the decoded frame", c);
+        return NULL;
+    }
+    return out;
+}
+
 /* JPEG 2000 (no DCMTK codec): frame `frame` decoded with OpenJPEG into a new
  * single-frame native dataset holding every other attribute of ds. */
 DcmDataset *j2k_frame(DcmDataset *ds, E_TransferSyntax xfer, uint32_t frame, uint32_t frames,
@@ -201,38 +241,35 @@ DcmDataset *j2k_frame(DcmDataset *ds, E_TransferSyntax xfer, uint32_t frame, uin
     struct decoder_j2k_image img;
     if (!decoder_j2k_image_decode(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(), max_pixels, &img, e))
         return NULL;
-    DcmDataset *out = new DcmDataset;
-    for (unsigned long i = 0; i < ds->card(); i++) {
-        DcmElement *x = ds->getElement(i);
-        if (x && x->getTag() != DCM_PixelData)
-            out->insert(static_cast<DcmElement *>(x->clone()), true);
-    }
-    out->putAndInsertString(DCM_NumberOfFrames, "1");
-    out->putAndInsertUint16(DCM_Rows, (Uint16)img.height);
-    out->putAndInsertUint16(DCM_Columns, (Uint16)img.width);
-    out->putAndInsertUint16(DCM_SamplesPerPixel, (Uint16)img.comps);
-    out->putAndInsertUint16(DCM_BitsAllocated, (Uint16)(img.bytes * 8));
-    Uint16 stored = 0;
-    if (out->findAndGetUint16(DCM_BitsStored, stored).bad() || stored > img.bytes * 8) {
-        out->putAndInsertUint16(DCM_BitsStored, (Uint16)(img.bytes * 8));
-        out->putAndInsertUint16(DCM_HighBit, (Uint16)(img.bytes * 8 - 1));
-    }
-    if (img.comps == 3) { /* OpenJPEG undoes the RCT/ICT */
-        out->putAndInsertString(DCM_PhotometricInterpretation, "RGB");
-        out->putAndInsertUint16(DCM_PlanarConfiguration, 0);
-    }
-    OFCondition c = img.bytes == 2
-        ? out->putAndInsertUint16Array(DCM_PixelData, static_cast<const Uint16 *>(img.data),
-                                       (unsigned long)(img.len / 2))
-        : out->putAndInsertUint8Array(DCM_PixelData, static_cast<const Uint8 *>(img.data),
-                                      (unsigned long)img.len);
-    free(img.data);
-    if (c.bad()) {
-        delete out;
-        cond_err(e, ERR_NOMEM, "JPEG 2000: cannot hold the decoded frame", c);
+    return native_dataset(ds, img.height, img.width, img.comps, img.bytes, img.data, img.len, e);
+}
+
+/* JPEG-LS (DCMTK's codec is not linked: its bundled CharLS clashes with the system
+ * one, decoder/CMakeLists.txt): frame `frame` decoded by segweb's own codec through
+ * decoder_image_frame (one sample per pixel), as a single-frame native dataset. */
+DcmDataset *jls_frame(const char *path, DcmDataset *ds, uint32_t frame, struct err *e)
+{
+    Uint16 rows = 0, columns = 0, bits = 0;
+    ds->findAndGetUint16(DCM_Rows, rows);
+    ds->findAndGetUint16(DCM_Columns, columns);
+    ds->findAndGetUint16(DCM_BitsAllocated, bits);
+    struct buf b = {};
+    uint32_t n_frames = 0;
+    if (!decoder_image_frame(path, frame, 0, &b, &n_frames, e)) {
+        buf_free(&b);
         return NULL;
     }
-    return out;
+    size_t bytes = bits > 8 ? 2 : 1;
+    if (b.len != (size_t)rows * columns * bytes) {
+        buf_free(&b);
+        err_set(e, ERR_UNSUPPORTED, "JPEG-LS: only one sample per pixel is decoded");
+        return NULL;
+    }
+    if (bytes == 2 && gLocalByteOrder == EBO_BigEndian) /* little endian to host order */
+        swapBytes(b.data, (Uint32)b.len, sizeof(Uint16));
+    size_t len = 0;
+    uint8_t *data = buf_steal(&b, &len);
+    return native_dataset(ds, rows, columns, 1, (uint32_t)bytes, data, len, e);
 }
 
 bool frame_impl(const char *path, uint32_t frame, const struct render_window *win,
@@ -260,8 +297,9 @@ bool frame_impl(const char *path, uint32_t frame, const struct render_window *wi
 
     E_TransferSyntax xfer = ds->getOriginalXfer();
     std::unique_ptr<DcmDataset> decoded;
-    if (is_j2k(xfer)) {
-        decoded.reset(j2k_frame(ds, xfer, frame, info.frames, max_pixels, e));
+    if (is_j2k(xfer) || xfer == EXS_JPEGLSLossless || xfer == EXS_JPEGLSLossy) {
+        decoded.reset(is_j2k(xfer) ? j2k_frame(ds, xfer, frame, info.frames, max_pixels, e)
+                                   : jls_frame(path, ds, frame, e));
         if (!decoded)
             return false;
     }
