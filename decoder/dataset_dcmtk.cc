@@ -764,10 +764,12 @@ bool dataset_json_file(const char *path, const char *pixel_data_uri, const char 
         int flags = to_utf8(ds, Charset(), true, 0);
         if ((flags & FIX_NON_ASCII) || ds->tagExists(DCM_SpecificCharacterSet, OFFalse))
             ds->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
-        /* Small binary values stay inline (InlineBinary); large ones become
-         * references. DCMTK asks the format by tag while it iterates the
-         * dataset (searching then would move its cursor), so decide per tag
-         * beforehand: a tag is a reference if any occurrence is large. */
+        /* Small binary values stay inline (InlineBinary); large ones at the top
+         * level become references (.../bulkdata/{tag}, served by decoder_bulkdata).
+         * DCMTK asks the format by tag while it iterates the dataset (searching
+         * then would move its cursor), so decide per tag beforehand: a tag is a
+         * reference if a top-level occurrence is large and no nested one exists
+         * (a URI names a tag, so it must name one value). */
         struct Format : public BulkJsonFormat {
             std::set<Uint32> large;
             Format(const char *pu, const char *pre) : BulkJsonFormat(pu, pre) {}
@@ -778,12 +780,21 @@ bool dataset_json_file(const char *path, const char *pixel_data_uri, const char 
                 return BulkJsonFormat::asBulkDataURI(tag, uri);
             }
         } format(pixel_data_uri, bulk_uri_prefix);
+        std::set<Uint32> nested;
         DcmStack stack;
         while (ds->nextObject(stack, OFTrue).good()) {
             DcmObject *obj = stack.top();
-            if (obj && is_large_binary(obj))
-                format.large.insert(((Uint32)obj->getGTag() << 16) | obj->getETag());
+            Uint32 key = obj ? ((Uint32)obj->getGTag() << 16) | obj->getETag() : 0;
+            if (!obj)
+                continue;
+            bool top = stack.card() == 1 || stack.elem(1) == ds; /* else inside a sequence item */
+            if (!top)
+                nested.insert(key);
+            else if (is_large_binary(obj))
+                format.large.insert(key);
         }
+        for (Uint32 key : nested)
+            format.large.erase(key);
         /* DCMTK 3.6.7 will not write encapsulated Pixel Data even as a bulk
          * reference, so Pixel Data is taken out and written here. */
         std::string pixel;

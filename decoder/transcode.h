@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 #ifdef __cplusplus
@@ -40,6 +41,16 @@ bool decoder_ts_uncompressed(const char *ts);
  * frame). */
 bool decoder_transcode(const char *in_path, const char *ts, const char *out_path, uint64_t max_bytes,
                        struct err *e);
+
+/* The bulk data value of the top-level element `tag` ((group << 16) | element) of
+ * the object at path, appended to out as Explicit VR Little Endian carries it: for
+ * Pixel Data (7FE0,0010) the whole native value, decoded as decoder_transcode
+ * decodes (BINARY frames packed back to back); for any other element its value
+ * bytes, little endian. At most max_bytes (ERR_LIMIT; 0: no bound). ERR_NOT_FOUND
+ * when there is no such top-level element (nested ones are not addressed: the
+ * metadata writes those inline), ERR_UNSUPPORTED when Pixel Data cannot be
+ * decoded, ERR_INVALID for a corrupt object or frame. For WADO-RS bulkdata. */
+bool decoder_bulkdata(const char *path, uint32_t tag, uint64_t max_bytes, struct buf *out, struct err *e);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dccodec.h>
+#include <dcmtk/dcmdata/dcfcache.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
@@ -194,6 +195,32 @@ bool own_to_native(DcmDataset *ds, const OFString &ts, uint64_t max_bytes, struc
     return put_native(ds, data, (size_t)len, sh.bits, e);
 }
 
+/* Pixel Data of ds made native in syntax `to` (an uncompressed one): a compressed
+ * SEG by segweb's frame reader, JPEG-LS / JPEG 2000 images by segweb's codecs,
+ * the rest by DCMTK's registered decoders. ERR_UNSUPPORTED when none decodes it. */
+bool pixels_native(const char *in_path, DcmDataset *ds, const OFString &from, E_TransferSyntax to,
+                   uint64_t max_bytes, struct err *e)
+{
+    OFString sop_class;
+    ds->findAndGetOFString(DCM_SOPClassUID, sop_class);
+    if (encapsulated(ds) && transcode_is_seg(sop_class.c_str())) {
+        if (!seg_to_native(in_path, ds, max_bytes, e)) {
+            err_prefix(e, "decoding the %s segmentation", DcmXfer(from.c_str()).getXferName());
+            return false;
+        }
+    } else if (encapsulated(ds) && decoder_ts_own_codec(from.c_str())) {
+        if (!own_to_native(ds, from, max_bytes, e)) {
+            err_prefix(e, "decoding the %s image", DcmXfer(from.c_str()).getXferName());
+            return false;
+        }
+    }
+    OFCondition c = ds->chooseRepresentation(to, NULL);
+    if (c.bad() || !ds->canWriteXfer(to))
+        return err_set(e, ERR_UNSUPPORTED, "cannot convert %s (%s) to %s: no decoder for its pixel data",
+                       DcmXfer(from.c_str()).getXferName(), from.c_str(), DcmXfer(to).getXferName());
+    return true;
+}
+
 }  // namespace
 
 extern "C" {
@@ -226,23 +253,9 @@ bool decoder_transcode(const char *in_path, const char *ts, const char *out_path
         if (c.bad())
             return err_set(e, ERR_INVALID, "not a readable DICOM file: %s", c.text());
         DcmDataset *ds = ff.getDataset();
-        OFString from = stored_ts(ff), sop_class;
-        ds->findAndGetOFString(DCM_SOPClassUID, sop_class);
-        if (encapsulated(ds) && transcode_is_seg(sop_class.c_str())) {
-            if (!seg_to_native(in_path, ds, max_bytes, e)) {
-                err_prefix(e, "decoding the %s segmentation", DcmXfer(from.c_str()).getXferName());
-                return false;
-            }
-        } else if (encapsulated(ds) && decoder_ts_own_codec(from.c_str())) {
-            if (!own_to_native(ds, from, max_bytes, e)) {
-                err_prefix(e, "decoding the %s image", DcmXfer(from.c_str()).getXferName());
-                return false;
-            }
-        }
-        c = ds->chooseRepresentation(to, NULL);
-        if (c.bad() || !ds->canWriteXfer(to))
-            return err_set(e, ERR_UNSUPPORTED, "cannot convert %s (%s) to %s: no decoder for its pixel data",
-                           DcmXfer(from.c_str()).getXferName(), from.c_str(), DcmXfer(to).getXferName());
+        OFString from = stored_ts(ff);
+        if (!pixels_native(in_path, ds, from, to, max_bytes, e))
+            return false;
         /* the meta header names the new syntax; the group length is recomputed */
         c = ff.saveFile(out_path, to, EET_ExplicitLength, EGL_recalcGL, EPD_noChange, 0, 0, EWM_updateMeta);
         if (c.bad()) {
@@ -254,6 +267,54 @@ bool decoder_transcode(const char *in_path, const char *ts, const char *out_path
         return err_set(e, ERR_NOMEM, "out of memory re-encoding a DICOM object");
     } catch (...) {
         return err_set(e, ERR_INTERNAL, "unexpected error re-encoding a DICOM object");
+    }
+}
+
+bool decoder_bulkdata(const char *path, uint32_t tag, uint64_t max_bytes, struct buf *out, struct err *e)
+{
+    try {
+        decoder_dcmtk_codecs_register();
+        DcmFileFormat ff;
+        const DcmTagKey key((Uint16)(tag >> 16), (Uint16)(tag & 0xFFFF));
+        const bool pixel = key == DCM_PixelData;
+        /* Pixel Data may need decoding (whole); any other value is read from disk when asked */
+        OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, pixel ? DCM_MaxReadLength : 4096,
+                                    ERM_autoDetect);
+        if (c.bad())
+            return err_set(e, ERR_INVALID, "not a readable DICOM file: %s", c.text());
+        DcmDataset *ds = ff.getDataset();
+        DcmElement *el = NULL;
+        if (ds->findAndGetElement(key, el, OFFalse /* top level only */).bad() || !el)
+            return err_set(e, ERR_NOT_FOUND, "no element (%04X,%04X) at the top level of this object",
+                           (unsigned)key.getGroup(), (unsigned)key.getElement());
+        if (pixel) {
+            if (!pixels_native(path, ds, stored_ts(ff), EXS_LittleEndianExplicit, max_bytes, e))
+                return false;
+            if (ds->findAndGetElement(key, el, OFFalse).bad() || !el)
+                return err_set(e, ERR_INTERNAL, "Pixel Data vanished while decoding");
+        } else if (el->isLeaf() == OFFalse || el->getLengthField() == DCM_UndefinedLength) {
+            return err_set(e, ERR_NOT_FOUND, "(%04X,%04X) is not a bulk data value", (unsigned)key.getGroup(),
+                           (unsigned)key.getElement());
+        }
+        Uint32 len = el->getLength(EXS_LittleEndianExplicit);
+        if (max_bytes && len > max_bytes)
+            return err_set(e, ERR_LIMIT, "a value of %u bytes is over the limit", (unsigned)len);
+        size_t at = out->len;
+        if (!buf_reserve(out, len, e))
+            return false;
+        if (len) {
+            DcmFileCache cache;
+            c = el->getPartialValue(out->data + at, 0, len, &cache, EBO_LittleEndian);
+            if (c.bad())
+                return err_set(e, ERR_INVALID, "cannot read (%04X,%04X): %s", (unsigned)key.getGroup(),
+                               (unsigned)key.getElement(), c.text());
+        }
+        out->len = at + len;
+        return true;
+    } catch (const std::bad_alloc &) {
+        return err_set(e, ERR_NOMEM, "out of memory reading bulk data");
+    } catch (...) {
+        return err_set(e, ERR_INTERNAL, "unexpected error reading bulk data");
     }
 }
 

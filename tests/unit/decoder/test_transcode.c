@@ -4,13 +4,19 @@
  * the Pixel Data value of its uncompressed twin, byte for byte (the twins were
  * written by dcmqi / highdicom / pydicom, and MANIFEST.md checked their frame
  * hashes equal); a corrupt JPEG 2000 frame is ERR_INVALID naming the frame; a
- * syntax that cannot be produced is ERR_UNSUPPORTED; the attributes of a CT
- * source image (not a SEG) are read like a SEG's. */
+ * syntax that cannot be produced is ERR_UNSUPPORTED; decoder_bulkdata gives the
+ * twin's Pixel Data for a compressed SEG and an ICC profile's bytes as the file
+ * holds them; the attributes of a CT source image (not a SEG) are read like a
+ * SEG's. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "decoder/attrs.h"
 #include "decoder/dataset.h"
 #include "decoder/transcode.h"
@@ -91,6 +97,36 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++)
         check_twin(td, twins[i][0], twins[i][1], out);
+
+    /* bulk data: Pixel Data decoded, packed as the native twin has it */
+    {
+        char ref[1024];
+        snprintf(in, sizeof in, "%s/seg/pyd_liver_nonbyte_aligned_rle.dcm", td);
+        snprintf(ref, sizeof ref, "%s/seg/pyd_liver_nonbyte_aligned.dcm", td);
+        struct buf b = {0};
+        size_t n = 0;
+        uint8_t *want = pixels_of(ref, &n);
+        e = (struct err)ERR_INIT;
+        CHECK(decoder_bulkdata(in, 0x7FE00010u, 0, &b, &e), "%s", e.msg);
+        CHECK(want && b.len >= n - 1 && b.len <= n + 1 && !memcmp(b.data, want, b.len < n ? b.len : n),
+              "bulk Pixel Data: %zu vs %zu bytes", b.len, n);
+        free(want);
+        buf_free(&b);
+        /* another top-level value: the ICC profile, found verbatim in the file */
+        snprintf(in, sizeof in, "%s/seg/hd_sm_control_labelmap_palette.dcm", td);
+        e = (struct err)ERR_INIT;
+        CHECK(decoder_bulkdata(in, 0x00282000u, 0, &b, &e) && b.len == 60960, "ICC: %zu %s", b.len, e.msg);
+        FILE *fp = fopen(in, "rb");
+        static uint8_t file[1 << 17];
+        size_t fl = fp ? fread(file, 1, sizeof file, fp) : 0;
+        if (fp)
+            fclose(fp);
+        CHECK(b.len && memmem(file, fl, b.data, b.len), "ICC bytes not in the file");
+        buf_free(&b);
+        e = (struct err)ERR_INIT;
+        CHECK(!decoder_bulkdata(in, 0x00091234u, 0, &b, &e) && e.code == ERR_NOT_FOUND, "%s", e.msg);
+        buf_free(&b);
+    }
 
     snprintf(in, sizeof in, "%s/seg/pyd_liver_j2k.dcm", td);
     e = (struct err)ERR_INIT;
