@@ -2,8 +2,9 @@
  * /frames on objects that are not Segmentations: each frame's bytes as Explicit
  * VR Little Endian carries them (Rows x Columns x SamplesPerPixel x
  * BitsAllocated/8, little endian). Compressed images are decoded by segweb's own
- * codecs (JPEG-LS through the system CharLS, JPEG 2000 through OpenJPEG: one
- * sample per pixel, unsigned J2K) or DCMTK's registered decoders (JPEG, RLE).
+ * codecs (JPEG-LS through the system CharLS, one sample per pixel; JPEG 2000
+ * through OpenJPEG, grey or RGB, signed too) or DCMTK's registered decoders
+ * (JPEG, RLE).
  * DCMTK's JPEG-LS codec is never used: its bundled CharLS exports the same
  * symbol names as the system one with another ABI, and both in one process
  * crashed. */

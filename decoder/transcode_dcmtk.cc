@@ -5,8 +5,9 @@
  * (transcode_seg.h: the same frame reader the SEG routes use, which knows 1-bit
  * RLE, JPEG 2000 and Deflated Image Frame Compression that DCMTK 3.6.7 does not)
  * and its encapsulated Pixel Data is replaced by the native value; any other
- * image in JPEG-LS or JPEG 2000 goes through segweb's codecs too
- * (decoder_frame_decode: one sample per pixel), in JPEG or RLE through DCMTK's
+ * image in JPEG-LS or JPEG 2000 goes through segweb's codecs too (JPEG-LS: one
+ * sample per pixel; JPEG 2000: decoder_j2k_image_decode, grey or RGB, signed too,
+ * Photometric Interpretation RGB after the colour transform), in JPEG or RLE through DCMTK's
  * registered decoders. DCMTK's JPEG-LS codec is not registered: its bundled
  * CharLS has the system CharLS's symbol names with another ABI (a crash when
  * both are loaded). Nothing else of the data set is touched; the meta header
@@ -29,6 +30,7 @@
 #include <dcmtk/oflog/oflog.h>
 
 #include "decoder/image_frames.h"
+#include "decoder/j2k_image.h"
 #include "decoder/transcode.h"
 #include "decoder/transcode_image.h"
 #include "decoder/transcode_seg.h"
@@ -122,11 +124,13 @@ bool frame_bytes(DcmDataset *ds, E_TransferSyntax xfer, uint32_t frame, uint32_t
     return true;
 }
 
-/* Geometry of an image for segweb's codecs: one sample, 8 or 16 bits. */
+/* Geometry of an image for segweb's codecs: 8 or 16 bits; one sample (JPEG-LS), or
+ * one or three (JPEG 2000, whose colour transform OpenJPEG undoes). */
 struct own_shape {
     Uint16 rows = 0, columns = 0, bits = 0, samples = 1;
     Sint32 frames = 1;
-    size_t frame_bytes() const { return (size_t)rows * columns * (bits / 8); }
+    bool j2k = false;
+    size_t frame_bytes() const { return (size_t)rows * columns * samples * (bits / 8); }
 };
 
 bool own_shape_of(DcmDataset *ds, const OFString &ts, own_shape &sh, struct err *e)
@@ -137,10 +141,38 @@ bool own_shape_of(DcmDataset *ds, const OFString &ts, own_shape &sh, struct err 
     ds->findAndGetUint16(DCM_SamplesPerPixel, sh.samples);
     if (ds->findAndGetSint32(DCM_NumberOfFrames, sh.frames).bad() || sh.frames < 1)
         sh.frames = 1;
-    if (!sh.rows || !sh.columns || (sh.bits != 8 && sh.bits != 16) || sh.samples != 1)
+    sh.j2k = strstr(ts.c_str(), ".4.9") != NULL;
+    bool samples_ok = sh.samples == 1 || (sh.j2k && sh.samples == 3 && sh.bits == 8);
+    if (!sh.rows || !sh.columns || (sh.bits != 8 && sh.bits != 16) || !samples_ok)
         return err_set(e, ERR_UNSUPPORTED, "no decoder for %s images of %u samples, %u bits allocated",
                        DcmXfer(ts.c_str()).getXferName(), (unsigned)sh.samples, (unsigned)sh.bits);
     return true;
+}
+
+/* A JPEG 2000 frame through the decoder's whole-image reader (signed and colour
+ * samples too, which the SEG frame codec refuses), checked against sh. */
+bool j2k_frame(const std::string &bytes, const own_shape &sh, uint8_t *out, struct err *e)
+{
+    struct decoder_j2k_image img;
+    if (!decoder_j2k_image_decode(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(),
+                                  (uint64_t)sh.rows * sh.columns, &img, e))
+        return false;
+    bool ok = img.width == sh.columns && img.height == sh.rows && img.comps == sh.samples &&
+              (img.bytes == sh.bits / 8 || (img.bytes == 1 && sh.bits == 16));
+    if (!ok) {
+        err_set(e, ERR_INVALID, "jpeg2000: stream is %ux%u, %u samples of %u bytes; the image %ux%u, %u of %u bits",
+                img.width, img.height, img.comps, img.bytes, sh.columns, sh.rows, sh.samples, sh.bits);
+    } else if (img.bytes == 1 && sh.bits == 16) { /* 8-bit precision in 16 allocated: widen */
+        const uint8_t *in = static_cast<const uint8_t *>(img.data);
+        for (size_t i = 0; i < img.len; i++) {
+            Uint16 v = in[i];
+            memcpy(out + 2 * i, &v, 2);
+        }
+    } else {
+        memcpy(out, img.data, sh.frame_bytes());
+    }
+    free(img.data);
+    return ok;
 }
 
 /* Frame `frame` decoded by segweb's codecs into out (sh.frame_bytes(), 16 bits in host order). */
@@ -148,13 +180,15 @@ bool own_frame(DcmDataset *ds, const OFString &ts, const own_shape &sh, uint32_t
                struct err *e)
 {
     std::string bytes;
-    if (!frame_bytes(ds, ds->getOriginalXfer(), frame, (uint32_t)sh.frames, bytes, e) ||
-        !decoder_frame_decode(ts.c_str(), reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(), sh.rows,
-                              sh.columns, sh.bits, out, sh.frame_bytes(), e)) {
+    bool ok = frame_bytes(ds, ds->getOriginalXfer(), frame, (uint32_t)sh.frames, bytes, e);
+    if (ok && sh.j2k)
+        ok = j2k_frame(bytes, sh, out, e);
+    else if (ok)
+        ok = decoder_frame_decode(ts.c_str(), reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(), sh.rows,
+                                  sh.columns, sh.bits, out, sh.frame_bytes(), e);
+    if (!ok)
         err_prefix(e, "frame %u", frame);
-        return false;
-    }
-    return true;
+    return ok;
 }
 
 /* Replaces Pixel Data by the native value (OB for 8 bits, OW for 16; 16-bit data
@@ -192,6 +226,10 @@ bool own_to_native(DcmDataset *ds, const OFString &ts, uint64_t max_bytes, struc
             free(data);
             return false;
         }
+    if (sh.samples == 3) { /* OpenJPEG undid the RCT/ICT: the samples are RGB, interleaved */
+        ds->putAndInsertString(DCM_PhotometricInterpretation, "RGB");
+        ds->putAndInsertUint16(DCM_PlanarConfiguration, 0);
+    }
     return put_native(ds, data, (size_t)len, sh.bits, e);
 }
 

@@ -9,8 +9,9 @@ Oracles, all independent of segweb:
     other element equals pydicom's reading of the original; dciodvfy finds no error in
     it that it does not find in the original;
   * CT images compressed here with DCMTK's command-line tools (dcmcrle, dcmcjpls,
-    dcmcjpeg lossless) come back with pydicom's pixel_array of the uncompressed CT, as
-    a whole object and as /frames;
+    dcmcjpeg lossless) or Pillow's JPEG 2000 encoder (a signed CT; a 25-frame RGB
+    slide image with the reversible colour transform) come back with pydicom's
+    pixel_array of the uncompressed original, as a whole object and as /frames;
   * a corrupt JPEG 2000 frame and an image no decoder knows answer a JSON 4xx, never a
     200 and never a crash."""
 import hashlib
@@ -22,6 +23,8 @@ import subprocess
 import numpy as np
 import pydicom
 import pytest
+from PIL import Image
+from pydicom.encaps import encapsulate
 from pydicom.uid import generate_uid
 
 from conftest import BIN, SOURCE_DIR, SegwebProcess, expected, needs_binary, needs_corpus, parse_multipart, seg_path
@@ -59,6 +62,32 @@ def dciodvfy_errors(data, tmp_path, name):
     return {ln.strip() for ln in p.stdout.decode("utf-8", "replace").splitlines() if ln.startswith("Error")}
 
 
+def j2k_encode(src, mode, d):
+    """src re-encoded as JPEG 2000 Lossless by Pillow (OpenJPEG), one codestream a frame;
+    RGB with the reversible colour transform (YBR_RCT)."""
+    ds = pydicom.dcmread(src)
+    arr = ds.pixel_array
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = arr.reshape((n,) + arr.shape[-3 if mode == "RGB" else -2:])
+    streams = []
+    for f in frames:
+        b = io.BytesIO()
+        if mode == "RGB":
+            Image.fromarray(f.astype(np.uint8), "RGB").save(b, "JPEG2000", no_jp2=True, mct=1)
+        else:
+            Image.fromarray(f.astype(np.int16).view(np.uint16), "I;16").save(b, "JPEG2000", no_jp2=True)
+        streams.append(b.getvalue())
+    ds.PixelData = encapsulate(streams, has_bot=n > 1)
+    ds["PixelData"].is_undefined_length = True
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.90"
+    ds.is_implicit_VR, ds.is_little_endian = False, True
+    if mode == "RGB":
+        ds.PhotometricInterpretation = "YBR_RCT"
+    path = str(d / f"j2k_{os.path.basename(src)}")
+    ds.save_as(path, write_like_original=False)
+    return path
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """CTs compressed by DCMTK's tools (one source slice each: distinct UIDs), a CT-labelled
@@ -69,6 +98,8 @@ def made(tmp_path_factory):
         dst = d / f"ct_{tool}.dcm"
         subprocess.run([tool, *opts, src, str(dst)], check=True)
         out["ct"].append((str(dst), src))
+    for src, mode in ((CT_SOURCES[3], "I;16"), (os.path.join(SOURCE_DIR, "highdicom_sm", "sm_image_control.dcm"), "RGB")):
+        out["ct"].append((j2k_encode(src, mode, d), src))
     ds = pydicom.dcmread(seg_path("pyd_liver_j2k"))
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
@@ -151,17 +182,20 @@ def test_compressed_ct(srv, made):
     for path, src in made["ct"]:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         assert ds.file_meta.TransferSyntaxUID.is_compressed, path
-        want = pydicom.dcmread(src).pixel_array
+        orig = pydicom.dcmread(src)
+        want = orig.pixel_array
         head, data = retrieve_one(srv, url(ds))
         assert head["content-type"] == f"application/dicom; transfer-syntax={EXPLICIT_LE}"
         got = pydicom.dcmread(io.BytesIO(data))
         assert got.file_meta.TransferSyntaxUID == EXPLICIT_LE
+        assert got.PhotometricInterpretation == orig.PhotometricInterpretation
         assert np.array_equal(got.pixel_array, want), path
         st, h, body = srv.get(url(ds) + "/frames/1")
         assert st == 200, body[:300]
         (fh, fd), = parse_multipart(body, h["content-type"])
         assert fh["content-type"] == f"application/octet-stream; transfer-syntax={EXPLICIT_LE}"
-        assert fd == np.ascontiguousarray(want.astype(want.dtype.newbyteorder("<"))).tobytes(), path
+        first = want[0] if int(orig.get("NumberOfFrames", 1) or 1) > 1 else want
+        assert fd == np.ascontiguousarray(first.astype(first.dtype.newbyteorder("<"))).tobytes(), path
 
 
 def test_nothing_decodes_or_corrupt(srv, made):
