@@ -1,170 +1,101 @@
-/* GET R/frames/{f}/rendered and R/segments/{n}/mask: PNG masks. */
+/* GET /studies/{s}/series/{se}/instances/{i}/frames/{list} (WADO-RS): the raw frames as
+ * multipart/related; type="application/octet-stream", one part per requested frame, in
+ * Explicit VR Little Endian (the only syntax offered; 406 for another).
+ *
+ *   a SEG      an index handler (api/dispatch.c gives it the cached index): BINARY
+ *              bit-packed from bit 0, ceil(Rows*Columns/8) bytes; 8/16-bit values
+ *              little endian
+ *   any other  a stored image beside its SEG (a CT): its frames cut from uncompressed
+ *              Pixel Data (decoder/image_frames.h); compressed: 406
+ * Both go through one multipart writer, frames_multipart(). */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "api/handlers.h"
-#include "api/png_cache.h"
-#include "api/render.h"
+#include "api/negotiate.h"
 #include "decoder/decoder.h"
 
-bool api_frame_rendered_get(const struct seg_index *idx, const struct api_request *req,
-                            struct api_response *r, struct err *e)
+#define IMAGE_PIXEL_MAX (1ull << 30)
+
+/* Reads frame f (1-based) of the source into out (new bytes, little endian). */
+typedef bool (*frame_read_fn)(const void *src, uint32_t f, struct buf *out, struct err *e);
+
+/* The frames of req->frame_list as r's multipart body; ct_extra goes into the
+ * Content-Type before the boundary. */
+static bool frames_multipart(const struct api_request *req, frame_read_fn read, const void *src,
+                             const char *ct_extra, struct api_response *r, struct err *e)
 {
-    uint32_t frame = req->frame;
-    bool color = req->style_color;
-    if (frame < 1 || frame > idx->number_of_frames)
-        return err_set(e, ERR_NOT_FOUND, "frame %u out of range 1..%u", frame,
-                       idx->number_of_frames);
-    if (!api_png_cache_get(idx, frame, color, &r->body)) {
-        if (!api_frame_png(idx, frame, color, &r->body, e))
+    char want_ts[80];
+    api_accept_transfer_syntax(req->accept, want_ts, sizeof want_ts);
+    if (*want_ts && strcmp(want_ts, "*") && strcmp(want_ts, API_TS_EXPLICIT_LE))
+        return err_set(e, ERR_NOT_ACCEPTABLE, "frames are served uncompressed (transfer-syntax=%s), not %s",
+                       API_TS_EXPLICIT_LE, want_ts);
+    char boundary[64];
+    api_boundary_make(req->request_id, boundary, sizeof boundary);
+    for (size_t i = 0; i < req->n_frame_list; i++) {
+        struct buf px = {0};
+        if (!read(src, req->frame_list[i], &px, e)) {
+            buf_free(&px);
             return false;
-        api_png_cache_put(idx, frame, color, r->body.data, r->body.len);
+        }
+        char head[256];
+        int hn = snprintf(head, sizeof head,
+                          "--%s\r\nContent-Type: application/octet-stream; transfer-syntax=" API_TS_EXPLICIT_LE
+                          "\r\nContent-Length: %zu\r\n\r\n",
+                          boundary, px.len);
+        bool ok = buf_append(&r->body, head, (size_t)hn, e) && buf_append(&r->body, px.data, px.len, e) &&
+                  buf_append(&r->body, "\r\n", 2, e);
+        buf_free(&px);
+        if (!ok)
+            return false;
     }
+    char tail[96];
+    int tn = snprintf(tail, sizeof tail, "--%s--\r\n", boundary);
+    if (!buf_append(&r->body, tail, (size_t)tn, e))
+        return false;
     r->status = 200;
-    snprintf(r->content_type, sizeof r->content_type, "image/png");
+    snprintf(r->content_type, sizeof r->content_type,
+             "multipart/related; type=\"application/octet-stream\"%s; boundary=%s", ct_extra, boundary);
     return true;
 }
 
-static bool ref_matches(const struct seg_source_ref *ref, const char *uid, uint32_t frame)
+static bool seg_frame_read(const void *src, uint32_t f, struct buf *out, struct err *e)
 {
-    if (!ref->sop_instance_uid || strcmp(ref->sop_instance_uid, uid))
+    const struct seg_index *idx = src;
+    if (f < 1 || f > idx->number_of_frames)
+        return err_set(e, ERR_NOT_FOUND, "frame %u out of range 1..%u", f, idx->number_of_frames);
+    struct seg_pixels px = {0};
+    if (!decoder_frame_read(idx, f, &px, e))
         return false;
-    if (!frame)
-        return true;
-    /* No ReferencedFrameNumber means the whole (single-frame) instance. */
-    return ref->frame == (int32_t)frame || (ref->frame == 0 && frame == 1);
-}
-
-static bool segment_has_frame(const struct seg_segment *seg, uint32_t f)
-{
-    size_t lo = 0, hi = seg->n_frames;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (seg->frames[mid] == f)
-            return true;
-        if (seg->frames[mid] < f)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return false;
-}
-
-static bool series_references(const struct seg_index *idx, const char *uid)
-{
-    for (size_t s = 0; s < idx->n_ref_series; s++)
-        for (size_t i = 0; i < idx->ref_series[s].n_instances; i++)
-            if (idx->ref_series[s].instance_uids[i] &&
-                !strcmp(idx->ref_series[s].instance_uids[i], uid))
-                return true;
-    return false;
-}
-
-/* Merges frame px into out (same geometry): OR for bits, max for bytes, and
- * pixel == number for LABELMAP. */
-static void merge(const struct seg_index *idx, uint32_t number, const struct seg_pixels *px,
-                  struct seg_pixels *out)
-{
-    size_t npix = (size_t)idx->rows * idx->columns;
-    size_t need = px->bits == 16 ? npix * 2 : px->bits == 8 ? npix : (npix + 7) / 8;
-    if (px->rows != idx->rows || px->columns != idx->columns || px->len < need)
-        return;
-    if (idx->type == SEG_TYPE_LABELMAP) {
-        for (size_t i = 0; i < npix; i++) {
-            uint32_t v = px->bits == 16 ? ((const uint16_t *)px->data)[i]
-                         : px->bits == 8 ? px->data[i]
-                                         : (uint32_t)((px->data[i >> 3] >> (i & 7)) & 1);
-            if (v == number)
-                out->data[i >> 3] |= (uint8_t)(1u << (i & 7));
+    if (px.bits == 16) { /* host order to little endian */
+        for (size_t k = 0; k + 1 < px.len; k += 2) {
+            uint16_t v;
+            memcpy(&v, px.data + k, 2);
+            px.data[k] = (uint8_t)(v & 0xff);
+            px.data[k + 1] = (uint8_t)(v >> 8);
         }
-    } else if (px->bits == 1) {
-        for (size_t i = 0; i < out->len && i < px->len; i++)
-            out->data[i] |= px->data[i];
-    } else if (px->bits == 8) {
-        for (size_t i = 0; i < npix && i < px->len; i++)
-            if (px->data[i] > out->data[i])
-                out->data[i] = px->data[i];
     }
-}
-
-bool api_mask_pixels(const struct seg_index *idx, uint32_t number, const char *source_uid,
-                     uint32_t source_frame, struct seg_pixels *out, struct err *e)
-{
-    memset(out, 0, sizeof *out);
-    const struct seg_segment *seg =
-        number <= INT32_MAX ? decoder_seg_segment(idx, (int32_t)number) : NULL;
-    if (!seg)
-        return err_set(e, ERR_NOT_FOUND, "no segment %u in this object", number);
-    bool fractional = idx->type == SEG_TYPE_FRACTIONAL;
-    size_t npix = (size_t)idx->rows * idx->columns;
-    out->rows = idx->rows;
-    out->columns = idx->columns;
-    out->bits = fractional ? 8 : 1;
-    out->len = fractional ? npix : (npix + 7) / 8;
-    out->data = calloc(out->len ? out->len : 1, 1);
-    if (!out->data)
-        return err_set(e, ERR_NOMEM, "out of memory for a %ux%u mask", idx->rows, idx->columns);
-
-    bool referenced = false;
-    for (uint32_t f = 0; f < idx->number_of_frames; f++) {
-        const struct seg_frame *fr = &idx->frames[f];
-        bool hit = false;
-        for (uint32_t k = 0; k < fr->refs_count && !hit; k++) {
-            size_t ri = (size_t)fr->refs_first + k;
-            if (ri < idx->n_refs && ref_matches(&idx->refs[ri], source_uid, source_frame))
-                hit = true;
-        }
-        if (!hit)
-            continue;
-        referenced = true;
-        bool mine = idx->type == SEG_TYPE_LABELMAP ? segment_has_frame(seg, f + 1)
-                                                   : fr->segment_number == (int32_t)number;
-        if (!mine)
-            continue;
-        struct seg_pixels px;
-        if (!decoder_frame_read(idx, f + 1, &px, e)) {
-            decoder_pixels_free(out);
-            return false;
-        }
-        merge(idx, number, &px, out);
-        decoder_pixels_free(&px);
-    }
-    if (!referenced && !series_references(idx, source_uid)) {
-        decoder_pixels_free(out);
-        return err_set(e, ERR_NOT_FOUND, "this object does not reference source %s", source_uid);
-    }
-    return true;
-}
-
-bool api_segment_mask_get(const struct seg_index *idx, const struct api_request *req,
-                          struct api_response *r, struct err *e)
-{
-    uint32_t number = req->segment;
-    struct seg_pixels px;
-    if (!api_mask_pixels(idx, number, req->source_uid, req->source_frame, &px, e))
-        return false;
-    bool ok;
-    if (req->style_color) {
-        const struct seg_segment *seg = decoder_seg_segment(idx, (int32_t)number);
-        static __thread uint8_t lut[256][4];
-        size_t n = px.bits == 8 ? 256 : 2;
-        uint32_t max = idx->max_fractional_value ? idx->max_fractional_value : 1;
-        for (size_t v = 0; v < n; v++) {
-            lut[v][0] = seg->rgb[0];
-            lut[v][1] = seg->rgb[1];
-            lut[v][2] = seg->rgb[2];
-            uint32_t a = px.bits == 8 ? (v >= max ? 255 : (uint32_t)(v * 255 / max)) : (v ? 255 : 0);
-            lut[v][3] = (uint8_t)a;
-        }
-        ok = decoder_png_rgba(&px, (const uint8_t(*)[4])lut, n, &r->body, e);
-    } else {
-        ok = decoder_png_gray(&px, &r->body, e);
-    }
+    bool ok = buf_append(out, px.data, px.len, e);
     decoder_pixels_free(&px);
-    if (ok) {
-        r->status = 200;
-        snprintf(r->content_type, sizeof r->content_type, "image/png");
-    }
     return ok;
+}
+
+bool api_frames_multipart_get(const struct seg_index *idx, const struct api_request *req,
+                              struct api_response *r, struct err *e)
+{
+    return frames_multipart(req, seg_frame_read, idx, "", r, e);
+}
+
+static bool image_frame_read(const void *src, uint32_t f, struct buf *out, struct err *e)
+{
+    uint32_t n_frames = 0;
+    return decoder_image_frame(src, f, IMAGE_PIXEL_MAX, out, &n_frames, e);
+}
+
+bool api_frames_image(const struct api_request *req, const char *path, struct api_response *r, struct err *e)
+{
+    if (!frames_multipart(req, image_frame_read, path, "; transfer-syntax=" API_TS_EXPLICIT_LE, r, e))
+        return false;
+    api_response_header_set(r, "Cache-Control", "no-cache");
+    return true;
 }

@@ -17,7 +17,7 @@ void api_health_get(struct api_ctx *ctx, const struct api_request *req, struct a
 void api_ready_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_metrics_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 
-/* ---- one SEG, R/... (api/segments.c, api/frames.c) ---- */
+/* ---- one SEG, R/... (api/segments.c, api/seg_png.c, api/frames.c) ---- */
 /* GET R/segments: the index document (as `segweb info`). */
 bool api_segments_get(const struct seg_index *idx, const struct api_request *req,
                       struct api_response *r, struct err *e);
@@ -33,6 +33,16 @@ bool api_segment_mask_get(const struct seg_index *idx, const struct api_request 
 /* GET R/frames/{list} (store R): multipart/related of raw frames. ERR_NOT_FOUND out of range. */
 bool api_frames_multipart_get(const struct seg_index *idx, const struct api_request *req,
                               struct api_response *r, struct err *e);
+/* The same for a stored image that is not a SEG (a CT beside it) at path: false with e
+ * set (404 for a frame out of range, 406 for compressed pixel data or another syntax). */
+bool api_frames_image(const struct api_request *req, const char *path, struct api_response *r, struct err *e);
+
+/* Serves req as its R/... row does (api/dispatch.c): resolve R, ETag / 304, the cached
+ * index, req->route->on_index, gzip. For handlers that hand a request on to an R/...
+ * row (the viewer). vary (capacity varysz) collects the request headers the answer
+ * depends on. Never fails: errors become error responses. */
+void api_instance_serve(struct api_ctx *ctx, const struct api_request *req, struct api_response *r, char *vary,
+                        size_t varysz);
 
 /* The mask pixels behind api_segment_mask_get: BINARY and LABELMAP give 1-bit
  * 0/1 (LABELMAP: pixel == number), FRACTIONAL gives 8-bit stored values (the
@@ -51,7 +61,7 @@ void api_viewer_volumes_get(struct api_ctx *ctx, const struct api_request *req, 
 void api_viewer_page_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_thumbnail_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 
-/* ---- DICOMweb on the store (api/dicomweb.c, api/stow.c) ---- */
+/* ---- DICOMweb on the store (api/stow.c, api/instances.c, api/search.c) ---- */
 void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 extern const struct api_body_sink api_stow_sink; /* the body of POST /studies[/{study}] */
 void api_retrieve_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
@@ -60,6 +70,15 @@ void api_search_studies_get(struct api_ctx *ctx, const struct api_request *req, 
 void api_search_series_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_search_instances_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_delete(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+
+struct api_stream;
+struct store;
+/* One part of a WADO-RS retrieve: the object at path in transfer syntax want_ts
+ * ("" means Explicit VR Little Endian, "*" the stored bytes), re-encoded when needed
+ * (uncompressed syntaxes only; temp space from store). ERR_NOT_ACCEPTABLE (406)
+ * when it cannot be produced. location: the part's Content-Location. */
+bool api_retrieve_add_part(struct api_stream *s, struct store *store, const char *boundary, const char *path,
+                           const char *stored_ts, const char *want_ts, const char *location, struct err *e);
 
 /* ---- writing SEG (api/segmentations_post.c, writer/) ---- */
 void api_segmentations_post(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);

@@ -139,9 +139,9 @@ json_t *api_segment_json(const struct seg_index *idx, const struct seg_segment *
     return o;
 }
 
-json_t *api_index_json(const struct seg_index *idx)
+/* The object's identity and pixel layout. */
+static void layout_json(const struct seg_index *idx, json_t *o)
 {
-    json_t *o = json_object();
     json_object_set_new(o, "sop_instance_uid", api_json_text(idx->sop_instance_uid));
     json_object_set_new(o, "sop_class_uid", api_json_text(idx->sop_class_uid));
     json_object_set_new(o, "study_instance_uid", api_json_text(idx->study_uid));
@@ -164,6 +164,11 @@ json_t *api_index_json(const struct seg_index *idx)
     json_object_set_new(o, "photometric_interpretation", str_or_null(idx->photometric));
     json_object_set_new(o, "segments_overlap", str_or_null(idx->segments_overlap));
     json_object_set_new(o, "dimension_organization_type", str_or_null(idx->dimension_organization_type));
+}
+
+/* Slide and concatenation layout, spacing and orientation, and the content fields. */
+static void geometry_json(const struct seg_index *idx, json_t *o)
+{
     json_object_set_new(o, "total_pixel_matrix",
                         idx->total_matrix_rows
                             ? json_pack("{s:i, s:i, s:i}", "rows", idx->total_matrix_rows, "columns",
@@ -188,7 +193,10 @@ json_t *api_index_json(const struct seg_index *idx)
                                   "description", str_or_null(idx->content_description), "creator",
                                   str_or_null(idx->content_creator), "date", str_or_null(idx->content_date),
                                   "time", str_or_null(idx->content_time)));
+}
 
+static json_t *referenced_series_json(const struct seg_index *idx)
+{
     json_t *series = json_array();
     for (size_t i = 0; i < idx->n_ref_series; i++) {
         const struct seg_ref_series *rs = &idx->ref_series[i];
@@ -199,16 +207,27 @@ json_t *api_index_json(const struct seg_index *idx)
         json_array_append_new(series, json_pack("{s:o, s:o}", "series_instance_uid", api_json_text(rs->series_uid),
                                                 "instances", inst));
     }
-    json_object_set_new(o, "referenced_series", series);
+    return series;
+}
 
+static json_t *dimensions_json(const struct seg_index *idx)
+{
     json_t *dims = json_array();
     for (size_t i = 0; i < idx->n_dims; i++)
         json_array_append_new(dims, json_pack("{s:o, s:o, s:o}", "index_pointer", tag_json(idx->dim_index_pointers[i]),
                                               "functional_group_pointer",
                                               tag_json(idx->dim_functional_group_pointers[i]), "description",
                                               str_or_null(idx->dim_descriptions[i])));
-    json_object_set_new(o, "dimensions", dims);
+    return dims;
+}
 
+json_t *api_index_json(const struct seg_index *idx)
+{
+    json_t *o = json_object();
+    layout_json(idx, o);
+    geometry_json(idx, o);
+    json_object_set_new(o, "referenced_series", referenced_series_json(idx));
+    json_object_set_new(o, "dimensions", dimensions_json(idx));
     json_t *segs = json_array();
     for (size_t i = 0; i < idx->n_segments; i++)
         json_array_append_new(segs, segment_core(&idx->segments[i]));

@@ -206,108 +206,136 @@ static bool header_content_type(struct api_multipart *mp, char *out, size_t outs
     return true;
 }
 
+/* The steps of the state machine over p[*i..n): each returns 1 to go on, 0 when
+ * this chunk needs nothing more (the epilogue), -1 on failure (e set). */
+
+/* S_PREAMBLE / S_BODY: data up to a possible delimiter; body data goes to the part. */
+static int step_data(struct api_multipart *mp, const uint8_t *p, size_t n, size_t *i, struct err *e)
+{
+    bool body = mp->st == S_BODY;
+    if (mp->m == 0) {
+        const uint8_t *cr = memchr(p + *i, '\r', n - *i);
+        size_t run = cr ? (size_t)(cr - (p + *i)) : n - *i;
+        if (body && run && !emit(mp, p + *i, run, e))
+            return -1;
+        *i += run;
+        if (cr) {
+            mp->m = 1;
+            (*i)++;
+        }
+        return 1;
+    }
+    if (p[*i] == (uint8_t)mp->delim[mp->m]) {
+        mp->m++;
+        (*i)++;
+        if (mp->m == mp->dlen) {
+            mp->m = 0;
+            if (body && (!flush(mp, e) || !mp->cb->part_end(mp->arg, e)))
+                return -1;
+            mp->st = S_AFTER_DELIM;
+        }
+        return 1;
+    }
+    /* The matched prefix was data; the current byte is looked at again. */
+    if (body && !emit(mp, (const uint8_t *)mp->delim, mp->m, e))
+        return -1;
+    mp->m = 0;
+    return 1;
+}
+
+/* S_AFTER_DELIM / S_AFTER_DASH / S_PAD: "--" (the close) or padding to the line end. */
+static int step_delimiter_line(struct api_multipart *mp, const uint8_t *p, size_t *i, struct err *e)
+{
+    uint8_t c = p[*i];
+    if (mp->st == S_AFTER_DELIM) {
+        if (c == '-') {
+            mp->st = S_AFTER_DASH;
+            (*i)++;
+        } else {
+            mp->st = S_PAD;
+        }
+        return 1;
+    }
+    if (mp->st == S_AFTER_DASH) {
+        if (c != '-') {
+            err_set(e, ERR_PARSE, "malformed multipart delimiter");
+            return -1;
+        }
+        mp->st = S_EPILOGUE;
+        return 0;
+    }
+    if (c == ' ' || c == '\t' || c == '\r') {
+        (*i)++;
+    } else if (c == '\n') {
+        (*i)++;
+        mp->st = S_HEADERS;
+        mp->hlen = 0;
+    } else {
+        err_set(e, ERR_PARSE, "malformed multipart delimiter line");
+        return -1;
+    }
+    return 1;
+}
+
+/* S_HEADERS: one byte of the part headers; at the empty line, the part begins. */
+static int step_headers(struct api_multipart *mp, const uint8_t *p, size_t *i, struct err *e)
+{
+    if (mp->hlen >= API_MULTIPART_HEADERS_MAX) {
+        err_set(e, ERR_LIMIT, "part headers longer than %d bytes", API_MULTIPART_HEADERS_MAX);
+        return -1;
+    }
+    char c = (char)p[(*i)++];
+    mp->hdr[mp->hlen++] = c;
+    if (c != '\n')
+        return 1;
+    /* End of headers: an empty line ("\n" or "\r\n" right after a "\n" or at the start). */
+    size_t h = mp->hlen;
+    bool empty = h == 1 || (h == 2 && mp->hdr[0] == '\r') || (h >= 2 && mp->hdr[h - 2] == '\n') ||
+                 (h >= 3 && mp->hdr[h - 2] == '\r' && mp->hdr[h - 3] == '\n');
+    if (!empty)
+        return 1;
+    char ct[256];
+    if (!header_content_type(mp, ct, sizeof ct, e))
+        return -1;
+    mp->parts++;
+    if (!mp->cb->part_begin(mp->arg, ct, e))
+        return -1;
+    mp->st = S_BODY;
+    mp->m = 0;
+    return 1;
+}
+
 bool api_multipart_feed(struct api_multipart *mp, const uint8_t *p, size_t n, struct err *e)
 {
     size_t i = 0;
     while (i < n) {
+        int r = 1;
         switch (mp->st) {
         case S_DEAD:
             return err_set(e, ERR_PARSE, "multipart parser already failed");
         case S_EPILOGUE:
             return true;
         case S_PREAMBLE:
-        case S_BODY: {
-            bool body = mp->st == S_BODY;
-            if (mp->m == 0) {
-                const uint8_t *cr = memchr(p + i, '\r', n - i);
-                size_t run = cr ? (size_t)(cr - (p + i)) : n - i;
-                if (body && run && !emit(mp, p + i, run, e))
-                    goto dead;
-                i += run;
-                if (!cr)
-                    break;
-                mp->m = 1;
-                i++;
-                break;
-            }
-            if (p[i] == (uint8_t)mp->delim[mp->m]) {
-                mp->m++;
-                i++;
-                if (mp->m == mp->dlen) {
-                    mp->m = 0;
-                    if (body) {
-                        if (!flush(mp, e) || !mp->cb->part_end(mp->arg, e))
-                            goto dead;
-                    }
-                    mp->st = S_AFTER_DELIM;
-                }
-            } else {
-                /* The matched prefix was data; the current byte is looked at again. */
-                if (body && !emit(mp, (const uint8_t *)mp->delim, mp->m, e))
-                    goto dead;
-                mp->m = 0;
-            }
+        case S_BODY:
+            r = step_data(mp, p, n, &i, e);
             break;
-        }
         case S_AFTER_DELIM:
-            if (p[i] == '-') {
-                mp->st = S_AFTER_DASH;
-                i++;
-                break;
-            }
-            mp->st = S_PAD;
-            break;
         case S_AFTER_DASH:
-            if (p[i] != '-') {
-                err_set(e, ERR_PARSE, "malformed multipart delimiter");
-                goto dead;
-            }
-            mp->st = S_EPILOGUE;
-            return true;
         case S_PAD:
-            if (p[i] == ' ' || p[i] == '\t' || p[i] == '\r') {
-                i++;
-            } else if (p[i] == '\n') {
-                i++;
-                mp->st = S_HEADERS;
-                mp->hlen = 0;
-            } else {
-                err_set(e, ERR_PARSE, "malformed multipart delimiter line");
-                goto dead;
-            }
+            r = step_delimiter_line(mp, p, &i, e);
             break;
-        case S_HEADERS: {
-            if (mp->hlen >= API_MULTIPART_HEADERS_MAX) {
-                err_set(e, ERR_LIMIT, "part headers longer than %d bytes", API_MULTIPART_HEADERS_MAX);
-                goto dead;
-            }
-            char c = (char)p[i++];
-            mp->hdr[mp->hlen++] = c;
-            if (c != '\n')
-                break;
-            /* End of headers: an empty line ("\n" or "\r\n" right after a "\n" or at the start). */
-            size_t h = mp->hlen;
-            bool empty = h == 1 || (h == 2 && mp->hdr[0] == '\r') ||
-                         (h >= 2 && mp->hdr[h - 2] == '\n') ||
-                         (h >= 3 && mp->hdr[h - 2] == '\r' && mp->hdr[h - 3] == '\n');
-            if (!empty)
-                break;
-            char ct[256];
-            if (!header_content_type(mp, ct, sizeof ct, e))
-                goto dead;
-            mp->parts++;
-            if (!mp->cb->part_begin(mp->arg, ct, e))
-                goto dead;
-            mp->st = S_BODY;
-            mp->m = 0;
+        case S_HEADERS:
+            r = step_headers(mp, p, &i, e);
             break;
         }
+        if (r < 0) {
+            mp->st = S_DEAD;
+            return false;
         }
+        if (r == 0)
+            return true;
     }
     return true;
-dead:
-    mp->st = S_DEAD;
-    return false;
 }
 
 bool api_multipart_finish(struct api_multipart *mp, struct err *e)

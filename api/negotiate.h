@@ -19,6 +19,8 @@ bool api_accepts_png(const char *accept);
  * viewer's "the first one named wins" between image/jpeg and image/png. */
 bool api_accept_names_first(const char *accept, const char *a, const char *b);
 
+#define API_TS_EXPLICIT_LE "1.2.840.10008.1.2.1" /* what no transfer-syntax parameter means */
+
 /* The transfer-syntax parameter of an Accept value ("*", a UID), "" when absent. */
 void api_accept_transfer_syntax(const char *accept, char *out, size_t sz);
 

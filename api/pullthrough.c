@@ -8,8 +8,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "api/dicomweb.h"
+#include "api/handlers.h"
 #include "api/http_error.h"
+#include "api/negotiate.h"
 #include "api/proxy.h"
 #include "api/pull.h"
 #include "api/stream.h"

@@ -124,6 +124,17 @@ bool api_response_json(struct api_response *r, struct json_t *doc, const char *c
  * to out, compact | flags. */
 bool api_json_append(struct buf *out, struct json_t *doc, size_t flags, struct err *e);
 
+/* --max-json-bytes (limit, 0: none) for answers written piece by piece into r->body:
+ * _begin makes the buffer refuse to grow past it (nothing bigger is ever built);
+ * _fail turns e into r's error answer, the buffer's ERR_LIMIT into the 413 that names
+ * the limit, as for R/... answers. */
+void api_json_limit_begin(struct api_response *r, size_t limit);
+void api_json_limit_fail(struct api_response *r, size_t limit, const struct err *e);
+
+/* A multipart boundary for one response: "segweb-" + a hash of the request id + a
+ * random part, into out (at least 32 bytes). */
+void api_boundary_make(const char *request_id, char *out, size_t sz);
+
 /* Adds (or replaces) a header. false when the table is full or the value too long. */
 bool api_response_header_set(struct api_response *r, const char *name, const char *value);
 /* The value of a header set on r, or NULL. */

@@ -1,6 +1,7 @@
 /* Small helpers on struct api_request / struct api_response (api/request.h). */
 #include "api/request.h"
 
+#include "api/http_error.h"
 #include "api/stream.h"
 
 #include <jansson.h>
@@ -32,6 +33,23 @@ bool api_response_json(struct api_response *r, json_t *doc, const char *content_
     r->status = 200;
     snprintf(r->content_type, sizeof r->content_type, "%s", content_type);
     return true;
+}
+
+void api_json_limit_begin(struct api_response *r, size_t limit)
+{
+    r->body.limit = limit;
+}
+
+void api_json_limit_fail(struct api_response *r, size_t limit, const struct err *e)
+{
+    r->body.limit = 0;
+    if (e->code == ERR_LIMIT && limit) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the JSON answer exceeds the max-json-bytes limit of %zu bytes", limit);
+        api_response_fail(r, ERR_LIMIT, msg);
+        return;
+    }
+    api_response_from_err(r, e);
 }
 
 bool api_response_header_set(struct api_response *r, const char *name, const char *value)
@@ -76,6 +94,14 @@ void api_response_free(struct api_response *r)
         api_stream_free(r->stream);
         r->stream = NULL;
     }
+}
+
+void api_boundary_make(const char *request_id, char *out, size_t sz)
+{
+    unsigned long h = 5381;
+    for (const char *c = request_id; *c; c++)
+        h = h * 33 + (unsigned char)*c;
+    snprintf(out, sz, "segweb-%016lx%08lx", h, (unsigned long)random());
 }
 
 void api_vary_add(char *vary, size_t sz, const char *token)

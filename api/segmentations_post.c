@@ -285,112 +285,128 @@ static bool options_from_query(const char *target, struct writer_options *o, str
     return true;
 }
 
-static bool create_and_store(struct api_ctx *ctx, const struct api_request *req, struct upload *up,
-                             struct writer_result *res, struct err *e)
-{
-    bool ok = false;
-    struct writer_options opt = {0};
-    struct writer_meta *meta = NULL;
-    struct writer_source *src = NULL;
-    struct writer_labels *labels[64] = {0};
-    size_t n_labels = 0;
-    struct writer_mask *masks = NULL;
-    char **mask_bufs = NULL;
-    size_t n_masks = 0, mask_slot = SIZE_MAX;
-    char *json = NULL;
-    struct paths paths = {0};
-    char tmp[PATH_MAX] = "";
-    size_t json_part = SIZE_MAX;
+/* What an upload gives the writer: the metadata and the label sources (each NIfTI or
+ * NRRD part one source; all PNG masks together one source, at mask_slot). */
+struct inputs {
+    char *json;
+    struct writer_meta *meta;
+    struct writer_labels *labels[64];
+    size_t n_labels;
+    struct writer_mask *masks;
+    char **mask_bufs;
+    size_t n_masks, mask_slot;
+};
 
-    if (!options_from_query(req->target, &opt, e))
-        goto out;
+static void inputs_free(struct inputs *in)
+{
+    for (size_t i = 0; i < in->n_labels; i++)
+        writer_labels_free(in->labels[i]);
+    for (size_t i = 0; in->mask_bufs && i < in->n_masks; i++)
+        free(in->mask_bufs[i]);
+    free(in->mask_bufs);
+    free(in->masks);
+    writer_meta_free(in->meta);
+    free(in->json);
+}
+
+static bool label_slot(struct inputs *in, size_t *slot, struct err *e)
+{
+    if (in->n_labels == 64)
+        return err_set(e, ERR_LIMIT, "more than 64 label sources");
+    *slot = in->n_labels++;
+    return true;
+}
+
+/* A PNG part: kept in memory, named by its SOP Instance UID (Content-Location). */
+static bool png_part(struct inputs *in, const struct upart *p, size_t i, struct err *e)
+{
+    if (!p->name[0])
+        return err_set(e, ERR_PARSE, "PNG part %zu is not named by a SOP Instance UID (Content-Location)", i + 1);
+    size_t blen = 0, k = in->n_masks;
+    if (!(in->mask_bufs[k] = slurp(p->path, 256u << 20, &blen, e)))
+        return false;
+    in->masks[k] = (struct writer_mask){p->name, (const uint8_t *)in->mask_bufs[k], blen};
+    in->n_masks++;
+    return in->mask_slot != SIZE_MAX || label_slot(in, &in->mask_slot, e);
+}
+
+/* A NIfTI or NRRD part: one label source. */
+static bool volume_part(struct inputs *in, const struct upart *p, size_t i, const struct writer_options *opt,
+                        struct err *e)
+{
+    if (strcmp(p->media, "application/x-nifti") && strcmp(p->media, "application/gzip") &&
+        strcmp(p->media, "application/x-gzip") && strcmp(p->media, "application/x-nrrd") &&
+        strcmp(p->media, "application/octet-stream"))
+        return err_set(e, ERR_UNSUPPORTED, "part %zu is %s: label parts are application/x-nifti, application/gzip, "
+                                           "application/x-nrrd or image/png", i + 1, p->media);
+    size_t slot;
+    if (!label_slot(in, &slot, e))
+        return false;
+    if (!(in->labels[slot] = writer_labels_open_file(p->path, &opt->limits, e))) {
+        in->n_labels--;
+        err_prefix(e, "part %zu", i + 1);
+        return false;
+    }
+    return true;
+}
+
+/* The upload's parts into in: the one application/json part, then the label parts. */
+static bool inputs_read(struct upload *up, const struct writer_options *opt, struct inputs *in, struct err *e)
+{
+    size_t json_part = SIZE_MAX, len = 0;
     for (size_t i = 0; i < up->n; i++)
-        if (!up->parts[i].complete) {
-            err_set(e, ERR_PARSE, "part %zu incomplete", i + 1);
-            goto out;
-        }
+        if (!up->parts[i].complete)
+            return err_set(e, ERR_PARSE, "part %zu incomplete", i + 1);
     for (size_t i = 0; i < up->n && json_part == SIZE_MAX; i++)
         if (!strcmp(up->parts[i].media, "application/json"))
             json_part = i;
-    if (json_part == SIZE_MAX) {
-        err_set(e, ERR_PARSE, "no application/json part (the segmentation metadata)");
-        goto out;
-    }
-    size_t len = 0;
-    if (!(json = slurp(up->parts[json_part].path, META_MAX, &len, e)) || !(meta = writer_meta_parse(json, len, e)))
-        goto out;
-    masks = calloc(up->n, sizeof *masks);
-    mask_bufs = calloc(up->n, sizeof *mask_bufs);
-    if (!masks || !mask_bufs) {
-        err_set(e, ERR_NOMEM, "out of memory");
-        goto out;
-    }
+    if (json_part == SIZE_MAX)
+        return err_set(e, ERR_PARSE, "no application/json part (the segmentation metadata)");
+    if (!(in->json = slurp(up->parts[json_part].path, META_MAX, &len, e)) ||
+        !(in->meta = writer_meta_parse(in->json, len, e)))
+        return false;
+    in->masks = calloc(up->n, sizeof *in->masks);
+    in->mask_bufs = calloc(up->n, sizeof *in->mask_bufs);
+    if (!in->masks || !in->mask_bufs)
+        return err_set(e, ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < up->n; i++) {
         struct upart *p = &up->parts[i];
         if (i == json_part)
             continue;
         bool png = !strcmp(p->media, "image/png") ||
                    (!strcmp(p->media, "application/octet-stream") && is_png_file(p->path));
-        if (png) {
-            if (!p->name[0]) {
-                err_set(e, ERR_PARSE, "PNG part %zu is not named by a SOP Instance UID (Content-Location)", i + 1);
-                goto out;
-            }
-            size_t blen = 0, k = n_masks;
-            if (!(mask_bufs[k] = slurp(p->path, 256u << 20, &blen, e)))
-                goto out;
-            masks[k] = (struct writer_mask){p->name, (const uint8_t *)mask_bufs[k], blen};
-            n_masks++;
-            if (mask_slot == SIZE_MAX) {
-                mask_slot = n_labels;
-                if (n_labels == 64) {
-                    err_set(e, ERR_LIMIT, "more than 64 label sources");
-                    goto out;
-                }
-                n_labels++;
-            }
-            continue;
-        }
-        if (strcmp(p->media, "application/x-nifti") && strcmp(p->media, "application/gzip") &&
-            strcmp(p->media, "application/x-gzip") && strcmp(p->media, "application/x-nrrd") &&
-            strcmp(p->media, "application/octet-stream")) {
-            err_set(e, ERR_UNSUPPORTED, "part %zu is %s: label parts are application/x-nifti, application/gzip, "
-                                        "application/x-nrrd or image/png", i + 1, p->media);
-            goto out;
-        }
-        if (n_labels == 64) {
-            err_set(e, ERR_LIMIT, "more than 64 label sources");
-            goto out;
-        }
-        char name[32];
-        snprintf(name, sizeof name, "part %zu", i + 1);
-        if (!(labels[n_labels++] = writer_labels_open_file(p->path, &opt.limits, e))) {
-            err_prefix(e, "%s", name);
-            goto out;
-        }
+        if (png ? !png_part(in, p, i, e) : !volume_part(in, p, i, opt, e))
+            return false;
     }
-    if (n_masks && !(labels[mask_slot] = writer_labels_from_masks(masks, n_masks, "PNG masks", &opt.limits, e)))
-        goto out;
-    if (!n_labels) {
-        err_set(e, ERR_PARSE, "no label part (NIfTI, NRRD or PNG masks)");
-        goto out;
-    }
+    if (in->n_masks &&
+        !(in->labels[in->mask_slot] = writer_labels_from_masks(in->masks, in->n_masks, "PNG masks", &opt->limits, e)))
+        return false;
+    if (!in->n_labels)
+        return err_set(e, ERR_PARSE, "no label part (NIfTI, NRRD or PNG masks)");
+    return true;
+}
 
+/* The SEG over the series in the store, written to a temp file, read back and stored. */
+static bool write_and_store(struct api_ctx *ctx, const struct api_request *req, struct inputs *in,
+                            const struct writer_options *opt, struct writer_result *res, struct err *e)
+{
+    bool ok = false;
+    struct writer_source *src = NULL;
+    struct paths paths = {0};
+    char tmp[PATH_MAX] = "";
     size_t n = 0;
+    int fd = -1;
     if (!store_instances_each(ctx->store, req->res.study, req->res.series, NULL, collect, &paths, &n, e))
         goto out;
     if (!paths.n) {
         err_set(e, ERR_NOT_FOUND, "series %s of study %s is not in the store", req->res.series, req->res.study);
         goto out;
     }
-    if (!(src = writer_source_open_files((const char *const *)paths.v, paths.n, NULL, NULL, e)))
-        goto out;
-
-    int fd = -1;
-    if (!store_tmp_create(ctx->store, tmp, sizeof tmp, &fd, e))
+    if (!(src = writer_source_open_files((const char *const *)paths.v, paths.n, NULL, NULL, e)) ||
+        !store_tmp_create(ctx->store, tmp, sizeof tmp, &fd, e))
         goto out;
     close(fd);
-    if (!writer_seg_create(src, labels, n_labels, meta, &opt, tmp, res, e))
+    if (!writer_seg_create(src, in->labels, in->n_labels, in->meta, opt, tmp, res, e))
         goto out;
     struct seg_index *idx = decoder_seg_open(tmp, ctx->stow_limits, e);
     if (!idx) {
@@ -402,26 +418,26 @@ static bool create_and_store(struct api_ctx *ctx, const struct api_request *req,
     api_store_attrs_from_index(idx, &a);
     decoder_seg_free(idx);
     enum store_put_result put = STORE_PUT_STORED;
-    bool stored = store_instance_put(ctx->store, tmp, &a, &put, e);
+    ok = store_instance_put(ctx->store, tmp, &a, &put, e);
     tmp[0] = 0; /* consumed either way */
-    if (!stored)
-        goto out;
-    ok = true;
 out:
     if (tmp[0])
         unlink(tmp);
     for (size_t i = 0; i < paths.n; i++)
         free(paths.v[i]);
     free(paths.v);
-    for (size_t i = 0; i < n_labels; i++)
-        writer_labels_free(labels[i]);
-    for (size_t i = 0; mask_bufs && i < n_masks; i++)
-        free(mask_bufs[i]);
-    free(mask_bufs);
-    free(masks);
     writer_source_free(src);
-    writer_meta_free(meta);
-    free(json);
+    return ok;
+}
+
+static bool create_and_store(struct api_ctx *ctx, const struct api_request *req, struct upload *up,
+                             struct writer_result *res, struct err *e)
+{
+    struct writer_options opt = {0};
+    struct inputs in = {.mask_slot = SIZE_MAX};
+    bool ok = options_from_query(req->target, &opt, e) && inputs_read(up, &opt, &in, e) &&
+              write_and_store(ctx, req, &in, &opt, res, e);
+    inputs_free(&in);
     return ok;
 }
 

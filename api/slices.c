@@ -196,12 +196,93 @@ static json_t *num_or_null(bool has, double v)
     return has ? json_real(v) : json_null();
 }
 
+/* What the sources of all slices add up to. */
+struct source_tally {
+    size_t found, referenced;
+    bool have_windows;
+    char first_missing[200];
+    json_t *windows; /* the first found source's windows */
+};
+
+static json_t *slice_frames_json(const struct seg_index *idx, const struct plan *p, const struct slice *sl)
+{
+    json_t *frames = json_array();
+    for (uint32_t i = 0; i < sl->count; i++) {
+        uint32_t f = p->order[sl->first + i];
+        const struct seg_frame *fr = &idx->frames[f];
+        json_t *fo = json_pack("{s:i, s:i}", "frame", f + 1, "segment", fr->segment_number);
+        if (fr->position_kind == SEG_POS_SLIDE && fr->matrix_column > 0)
+            json_object_set_new(fo, "tile", json_pack("[i,i]", fr->matrix_column, fr->matrix_row));
+        json_array_append_new(frames, fo);
+    }
+    return frames;
+}
+
+/* A found source image: where, its size and modality; its windows when the first. */
+static void source_found_json(const struct seg_index *idx, const struct source_pick *sp, json_t *src,
+                              struct source_tally *t)
+{
+    json_object_set_new(src, "url", json_string(sp->loc.url));
+    json_object_set_new(src, "rows", json_integer(sp->info.rows));
+    json_object_set_new(src, "columns", json_integer(sp->info.columns));
+    json_object_set_new(src, "modality", json_string(sp->info.modality));
+    if (sp->info.rows != idx->rows || sp->info.columns != idx->columns)
+        json_object_set_new(src, "message",
+                            json_sprintf("the source is %ux%u, the segmentation %ux%u", sp->info.rows,
+                                         sp->info.columns, idx->rows, idx->columns));
+    for (size_t w = 0; !t->have_windows && w < sp->info.n_windows; w++)
+        json_array_append_new(t->windows, json_pack("{s:f, s:f, s:s}", "center", sp->info.windows[w].center,
+                                                     "width", sp->info.windows[w].width, "explanation",
+                                                     sp->info.windows[w].explanation));
+    t->have_windows = t->have_windows || sp->info.n_windows;
+}
+
+/* The source image of one slice (null when none is referenced). */
+static json_t *slice_source_json(struct api_ctx *ctx, const struct seg_index *idx, const struct plan *p,
+                                 const struct slice *sl, struct source_tally *t)
+{
+    struct source_pick sp;
+    pick_source(ctx, idx, p, sl, &sp);
+    if (!sp.referenced) {
+        if (!t->first_missing[0])
+            snprintf(t->first_missing, sizeof t->first_missing, "%s", sp.message);
+        return json_null();
+    }
+    t->referenced++;
+    json_t *src = json_pack("{s:s, s:i, s:b}", "sop_instance_uid", sp.ref->sop_instance_uid, "frame",
+                            sp.ref->frame > 0 ? sp.ref->frame : 1, "found", sp.found);
+    if (sp.found) {
+        t->found++;
+        source_found_json(idx, &sp, src, t);
+    } else {
+        json_object_set_new(src, "message", json_string(sp.message));
+        if (!t->first_missing[0])
+            snprintf(t->first_missing, sizeof t->first_missing, "%s", sp.message);
+    }
+    return src;
+}
+
+/* The document's closing message: slide, no source, or some slices without one. */
+static json_t *slices_message(const struct plan *p, const struct source_tally *t)
+{
+    if (p->slide)
+        return json_string("slide segmentation: the masks are shown on black over the total pixel matrix");
+    if (!t->found)
+        return json_sprintf("source images not available (%s): the masks are shown on black",
+                            t->first_missing[0] ? t->first_missing : "none referenced");
+    if (t->found < p->n)
+        return json_sprintf("%zu of %zu slices have no source image here: those show the masks on black",
+                            p->n - t->found, p->n);
+    return NULL;
+}
+
 json_t *api_slices_json(struct api_ctx *ctx, const struct seg_index *idx)
 {
     struct plan p;
     if (!plan_build(idx, &p))
         return NULL;
-    json_t *doc = json_object(), *slices = json_array(), *windows = json_array();
+    json_t *doc = json_object(), *slices = json_array();
+    struct source_tally t = {.windows = json_array()};
     json_object_set_new(doc, "sop_instance_uid", json_string(idx->sop_instance_uid));
     json_object_set_new(doc, "segmentation_type", json_string(decoder_seg_type_name(idx->type)));
     json_object_set_new(doc, "rows", json_integer(idx->rows));
@@ -212,79 +293,26 @@ json_t *api_slices_json(struct api_ctx *ctx, const struct seg_index *idx)
                                                            idx->total_matrix_columns)
                                                : json_null());
     json_object_set_new(doc, "max_fractional_value", json_integer(idx->max_fractional_value));
-    size_t found = 0, referenced = 0;
-    bool have_windows = false;
-    char first_missing[200] = "";
     for (size_t s = 0; s < p.n; s++) {
         const struct slice *sl = &p.slices[s];
         const struct seg_frame *f0 = &idx->frames[p.order[sl->first]];
-        json_t *o = json_object(), *frames = json_array();
+        json_t *o = json_object();
         json_object_set_new(o, "index", json_integer((json_int_t)s + 1));
         json_object_set_new(o, "location", num_or_null(sl->has_pos, sl->key));
         json_object_set_new(o, "position", sl->has_pos ? json_pack("[f,f,f]", f0->position[0], f0->position[1],
                                                                    f0->position[2])
                                                        : json_null());
-        for (uint32_t i = 0; i < sl->count; i++) {
-            uint32_t f = p.order[sl->first + i];
-            const struct seg_frame *fr = &idx->frames[f];
-            json_t *fo = json_pack("{s:i, s:i}", "frame", f + 1, "segment", fr->segment_number);
-            if (fr->position_kind == SEG_POS_SLIDE && fr->matrix_column > 0)
-                json_object_set_new(fo, "tile", json_pack("[i,i]", fr->matrix_column, fr->matrix_row));
-            json_array_append_new(frames, fo);
-        }
-        json_object_set_new(o, "frames", frames);
-        json_t *src = json_null();
-        if (!p.slide) {
-            struct source_pick sp;
-            pick_source(ctx, idx, &p, sl, &sp);
-            if (sp.referenced) {
-                referenced++;
-                src = json_pack("{s:s, s:i, s:b}", "sop_instance_uid", sp.ref->sop_instance_uid, "frame",
-                                sp.ref->frame > 0 ? sp.ref->frame : 1, "found", sp.found);
-                if (sp.found) {
-                    found++;
-                    json_object_set_new(src, "url", json_string(sp.loc.url));
-                    json_object_set_new(src, "rows", json_integer(sp.info.rows));
-                    json_object_set_new(src, "columns", json_integer(sp.info.columns));
-                    json_object_set_new(src, "modality", json_string(sp.info.modality));
-                    if (sp.info.rows != idx->rows || sp.info.columns != idx->columns)
-                        json_object_set_new(src, "message",
-                                            json_sprintf("the source is %ux%u, the segmentation %ux%u",
-                                                         sp.info.rows, sp.info.columns, idx->rows,
-                                                         idx->columns));
-                    for (size_t w = 0; !have_windows && w < sp.info.n_windows; w++)
-                        json_array_append_new(windows, json_pack("{s:f, s:f, s:s}", "center",
-                                                                 sp.info.windows[w].center, "width",
-                                                                 sp.info.windows[w].width, "explanation",
-                                                                 sp.info.windows[w].explanation));
-                    have_windows = have_windows || sp.info.n_windows;
-                } else {
-                    json_object_set_new(src, "message", json_string(sp.message));
-                    if (!first_missing[0])
-                        snprintf(first_missing, sizeof first_missing, "%s", sp.message);
-                }
-            } else if (!first_missing[0]) {
-                snprintf(first_missing, sizeof first_missing, "%s", sp.message);
-            }
-        }
-        json_object_set_new(o, "source", src);
+        json_object_set_new(o, "frames", slice_frames_json(idx, &p, sl));
+        json_object_set_new(o, "source", p.slide ? json_null() : slice_source_json(ctx, idx, &p, sl, &t));
         json_array_append_new(slices, o);
     }
     json_object_set_new(doc, "slices", slices);
-    json_object_set_new(doc, "windows", windows);
-    json_object_set_new(doc, "sources", json_pack("{s:I, s:I}", "referenced", (json_int_t)referenced,
-                                                  "found", (json_int_t)found));
-    if (p.slide)
-        json_object_set_new(doc, "message", json_string("slide segmentation: the masks are shown on "
-                                                        "black over the total pixel matrix"));
-    else if (!found)
-        json_object_set_new(doc, "message",
-                            json_sprintf("source images not available (%s): the masks are shown on black",
-                                         first_missing[0] ? first_missing : "none referenced"));
-    else if (found < p.n)
-        json_object_set_new(doc, "message",
-                            json_sprintf("%zu of %zu slices have no source image here: those show the "
-                                         "masks on black", p.n - found, p.n));
+    json_object_set_new(doc, "windows", t.windows);
+    json_object_set_new(doc, "sources", json_pack("{s:I, s:I}", "referenced", (json_int_t)t.referenced,
+                                                  "found", (json_int_t)t.found));
+    json_t *msg = slices_message(&p, &t);
+    if (msg)
+        json_object_set_new(doc, "message", msg);
     plan_free(&p);
     return doc;
 }

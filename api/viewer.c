@@ -11,7 +11,7 @@
 #include "api/ctx.h"
 #include "api/handlers.h"
 #include "api/http_error.h"
-#include "api/instance.h"
+#include "api/handlers.h"
 #include "api/lint.h"
 #include "api/negotiate.h"
 #include "api/path_confine.h"
@@ -148,6 +148,22 @@ void api_viewer_rendered_get(struct api_ctx *ctx, const struct api_request *req,
     api_response_header_set(r, "Vary", "Accept");
 }
 
+/* req served as the SEG row R/frames/{f}/rendered (api_frame_rendered_get on the
+ * cached index, through api_instance_serve: ETag, PNG cache, ?style=color). */
+static void seg_frame_serve(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)
+{
+    static const struct api_route seg_frame = {"R/frames/{f}/rendered", "frame_rendered", API_GET,
+                                               API_WORKER, .on_index = api_frame_rendered_get,
+                                               .media = &API_MEDIA_PNG};
+    static __thread struct api_request copy;
+    copy = *req;
+    copy.route = &seg_frame;
+    char vary[128] = "";
+    api_instance_serve(ctx, &copy, r, vary, sizeof vary);
+    if (*vary)
+        api_response_header_set(r, "Vary", vary);
+}
+
 /* R/frames/{f}/rendered: a SEG answers through the index path exactly as before
  * (api_frame_rendered_get: ETag, PNG cache, ?style=color); any other image with
  * pixels is a source image (api_source_rendered_get). The cache is asked first,
@@ -155,22 +171,13 @@ void api_viewer_rendered_get(struct api_ctx *ctx, const struct api_request *req,
 void api_viewer_frame_rendered_get(struct api_ctx *ctx, const struct api_request *req,
                                    struct api_response *r)
 {
-    static const struct api_route seg_frame = {"R/frames/{f}/rendered", "frame_rendered", API_GET,
-                                               API_WORKER, .on_index = api_frame_rendered_get,
-                                               .media = &API_MEDIA_PNG};
     static __thread char path[PATH_MAX];
-    static __thread struct api_request copy;
     struct err e = ERR_INIT;
     bool immutable;
     if (!api_viewer_resolve(ctx, req, path, sizeof path, &immutable, &e)) {
         if (e.code == ERR_NOT_FOUND && ctx->pull && req->res.kind == API_RES_STORE) {
             /* --upstream: a SEG is pulled, another image's frame proxied (api/pullthrough.h) */
-            copy = *req;
-            copy.route = &seg_frame;
-            char vary[128] = "";
-            api_instance_serve(ctx, &copy, r, vary, sizeof vary);
-            if (*vary)
-                api_response_header_set(r, "Vary", vary);
+            seg_frame_serve(ctx, req, r);
             return;
         }
         api_response_from_err(r, &e);
@@ -180,12 +187,7 @@ void api_viewer_frame_rendered_get(struct api_ctx *ctx, const struct api_request
     if (en || e.code != ERR_UNSUPPORTED || api_is_segmentation(path)) {
         if (en)
             file_cache_release(ctx->cache, en);
-        copy = *req;
-        copy.route = &seg_frame;
-        char vary[128] = "";
-        api_instance_serve(ctx, &copy, r, vary, sizeof vary);
-        if (*vary)
-            api_response_header_set(r, "Vary", vary);
+        seg_frame_serve(ctx, req, r);
         return;
     }
     api_viewer_rendered_get(ctx, req, r);

@@ -139,46 +139,54 @@ static const char *arg_value(int argc, char **argv, int *i, const char *name)
     return NULL;
 }
 
-int cli_create(int argc, char **argv)
-{
-    const char *source = NULL, *meta_path = NULL, *out = NULL;
+/* The command line of `segweb create`. */
+struct create_args {
+    const char *source, *meta_path, *out;
     const char *labels[MAX_LABELS];
     bool is_masks[MAX_LABELS];
-    size_t n_labels = 0;
-    struct writer_options opt = {.warn = warn};
+    size_t n_labels;
+    struct writer_options opt;
+};
+
+/* One --labels or --masks. */
+static bool label_add(struct create_args *a, const char *v, bool masks)
+{
+    if (a->n_labels == MAX_LABELS)
+        return false;
+    a->is_masks[a->n_labels] = masks;
+    a->labels[a->n_labels++] = v;
+    return true;
+}
+
+/* argv into a. Returns -1 to go on, else the exit status (help, usage). */
+static int create_args_parse(int argc, char **argv, struct create_args *a)
+{
     for (int i = 1; i < argc; i++) {
         const char *v;
         if ((v = arg_value(argc, argv, &i, "--source")))
-            source = v;
+            a->source = v;
         else if ((v = arg_value(argc, argv, &i, "--labels"))) {
-            if (n_labels == MAX_LABELS)
+            if (!label_add(a, v, false))
                 return usage("too many --labels / --masks");
-            is_masks[n_labels] = false;
-            labels[n_labels++] = v;
         } else if ((v = arg_value(argc, argv, &i, "--masks"))) {
-            if (n_labels == MAX_LABELS)
+            if (!label_add(a, v, true))
                 return usage("too many --labels / --masks");
-            is_masks[n_labels] = true;
-            labels[n_labels++] = v;
         } else if ((v = arg_value(argc, argv, &i, "--meta")))
-            meta_path = v;
+            a->meta_path = v;
         else if ((v = arg_value(argc, argv, &i, "--out")))
-            out = v;
+            a->out = v;
         else if ((v = arg_value(argc, argv, &i, "--type"))) {
-            if (!writer_type_parse(v, &opt.type))
+            if (!writer_type_parse(v, &a->opt.type))
                 return usage("--type is BINARY, FRACTIONAL or LABELMAP");
         } else if ((v = arg_value(argc, argv, &i, "--skip-empty-frames"))) {
-            if (!strcmp(v, "yes"))
-                opt.keep_empty_frames = false;
-            else if (!strcmp(v, "no"))
-                opt.keep_empty_frames = true;
-            else
+            if (strcmp(v, "yes") && strcmp(v, "no"))
                 return usage("--skip-empty-frames is yes or no");
+            a->opt.keep_empty_frames = !strcmp(v, "no");
         } else if ((v = arg_value(argc, argv, &i, "--compress"))) {
-            if (!writer_compress_parse(v, &opt.compress))
+            if (!writer_compress_parse(v, &a->opt.compress))
                 return usage("--compress is none, rle or deflate");
         } else if ((v = arg_value(argc, argv, &i, "--uid-root")))
-            opt.uid_root = v;
+            a->opt.uid_root = v;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(NULL);
             return 0;
@@ -187,46 +195,60 @@ int cli_create(int argc, char **argv)
             return usage(NULL);
         }
     }
-    if (!source || !n_labels || !meta_path || !out)
+    if (!a->source || !a->n_labels || !a->meta_path || !a->out)
         return usage("--source, --labels (or --masks), --meta and --out are required");
+    return -1;
+}
 
+/* The SEG into a temp file beside --out, renamed into place. */
+static bool create_write(const struct create_args *a, struct writer_source *src, struct writer_labels **vols,
+                         const struct writer_meta *meta, struct err *e)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", a->out, (long)getpid()) >= (int)sizeof tmp)
+        return err_set(e, ERR_INVALID, "--out path is too long");
+    struct writer_result res;
+    if (!writer_seg_create(src, vols, a->n_labels, meta, &a->opt, tmp, &res, e)) {
+        unlink(tmp);
+        return false;
+    }
+    if (rename(tmp, a->out) != 0) {
+        unlink(tmp);
+        return err_set(e, ERR_IO, "%s: cannot rename into place", a->out);
+    }
+    printf("%s: %u frames, %u segments, SOP Instance UID %s, %llu bytes\n", a->out, res.frames, res.segments,
+           res.sop_uid, (unsigned long long)res.bytes);
+    return true;
+}
+
+int cli_create(int argc, char **argv)
+{
+    static struct create_args a;
+    memset(&a, 0, sizeof a);
+    a.opt.warn = warn;
+    int rc = create_args_parse(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
     struct err e = ERR_INIT;
     struct writer_source *src = NULL;
     struct writer_meta *meta = NULL;
     struct writer_labels *vols[MAX_LABELS] = {0};
     char *json = NULL;
-    char tmp[4096];
-    int rc = 1;
     size_t json_len = 0;
-    if (!(json = read_file(meta_path, &json_len, &e)) || !(meta = writer_meta_parse(json, json_len, &e)))
+    rc = 1;
+    if (!(json = read_file(a.meta_path, &json_len, &e)) || !(meta = writer_meta_parse(json, json_len, &e)))
         goto out;
-    for (size_t i = 0; i < n_labels; i++)
-        if (!(vols[i] = is_masks[i] ? open_masks(labels[i], &opt.limits, &e)
-                                    : writer_labels_open_file(labels[i], &opt.limits, &e)))
+    for (size_t i = 0; i < a.n_labels; i++)
+        if (!(vols[i] = a.is_masks[i] ? open_masks(a.labels[i], &a.opt.limits, &e)
+                                      : writer_labels_open_file(a.labels[i], &a.opt.limits, &e)))
             goto out;
-    if (!(src = writer_source_open_dir(source, warn, NULL, &e)))
+    if (!(src = writer_source_open_dir(a.source, warn, NULL, &e)) || !create_write(&a, src, vols, meta, &e))
         goto out;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid()) >= (int)sizeof tmp) {
-        err_set(&e, ERR_INVALID, "--out path is too long");
-        goto out;
-    }
-    struct writer_result res;
-    if (!writer_seg_create(src, vols, n_labels, meta, &opt, tmp, &res, &e)) {
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, out) != 0) {
-        unlink(tmp);
-        err_set(&e, ERR_IO, "%s: cannot rename into place", out);
-        goto out;
-    }
-    printf("%s: %u frames, %u segments, SOP Instance UID %s, %llu bytes\n", out, res.frames, res.segments,
-           res.sop_uid, (unsigned long long)res.bytes);
     rc = 0;
 out:
     if (rc)
         fprintf(stderr, "segweb: %s\n", e.msg);
-    for (size_t i = 0; i < n_labels; i++)
+    for (size_t i = 0; i < a.n_labels; i++)
         writer_labels_free(vols[i]);
     writer_source_free(src);
     writer_meta_free(meta);

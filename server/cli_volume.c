@@ -40,87 +40,106 @@ static bool parse_int(const char *s, long long lo, long long hi, long long *out)
     "[--format nifti|nrrd]) [--grid seg|source --source DIR] [--binary] [--threads N]  (OUT: "     \
     ".nii, .nii.gz or .nrrd)"
 
-int cli_volume(int argc, char **argv)
+/* The command line of `segweb volume`. */
+struct volume_args {
+    const char *file, *out, *out_dir, *grid, *source, *format;
+    long long segment, threads;
+    bool labelmap, binary;
+    enum volume_format fmt;
+};
+
+/* The options' combinations and the output format. Returns -1 to go on, else 2. */
+static int volume_args_check(struct volume_args *a)
 {
-    const char *file = NULL, *out = NULL, *out_dir = NULL, *grid = "seg", *source = NULL;
-    const char *format = "nifti";
-    long long segment = -1, threads = 0;
-    bool labelmap = false, binary = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("%s\n", VOLUME_USAGE + strlen("usage: "));
-            return 0;
-        } else if (!strcmp(a, "--segment")) {
-            if (!parse_int(v, 0, 65535, &segment))
-                return usage("--segment needs a segment number (0..65535)");
-            i++;
-        } else if (!strcmp(a, "--out") && v) {
-            out = v, i++;
-        } else if (!strcmp(a, "--out-dir") && v) {
-            out_dir = v, i++;
-        } else if (!strcmp(a, "--format") && v) {
-            format = v, i++;
-        } else if (!strcmp(a, "--grid") && v) {
-            grid = v, i++;
-        } else if (!strcmp(a, "--source") && v) {
-            source = v, i++;
-        } else if (!strcmp(a, "--threads")) {
-            if (!parse_int(v, 1, 256, &threads))
-                return usage("--threads needs a number (1..256)");
-            i++;
-        } else if (!strcmp(a, "--labelmap")) {
-            labelmap = true;
-        } else if (!strcmp(a, "--binary")) {
-            binary = true;
-        } else if (a[0] == '-' || file) {
-            return usage(VOLUME_USAGE);
-        } else {
-            file = a;
-        }
-    }
-    int modes = (segment >= 0) + labelmap + (out_dir != NULL);
-    if (!file || modes != 1 || (out_dir && out) || (!out_dir && !out))
+    int modes = (a->segment >= 0) + a->labelmap + (a->out_dir != NULL);
+    if (!a->file || modes != 1 || (a->out_dir && a->out) || (!a->out_dir && !a->out))
         return usage(VOLUME_USAGE);
-    if (strcmp(grid, "seg") && strcmp(grid, "source"))
+    if (strcmp(a->grid, "seg") && strcmp(a->grid, "source"))
         return usage("--grid is seg or source");
-    if (!strcmp(grid, "source") != (source != NULL))
+    if (!strcmp(a->grid, "source") != (a->source != NULL))
         return usage("--grid source needs --source DIR (and --source needs --grid source)");
-    enum volume_format fmt = VOLUME_NII_GZ;
-    if (out && !volume_format_from_name(out, &fmt))
+    a->fmt = VOLUME_NII_GZ;
+    if (a->out && !volume_format_from_name(a->out, &a->fmt))
         return usage("--out must end in .nii, .nii.gz or .nrrd");
-    if (out_dir) {
-        if (!strcmp(format, "nifti"))
-            fmt = VOLUME_NII_GZ;
-        else if (!strcmp(format, "nrrd"))
-            fmt = VOLUME_NRRD;
+    if (a->out_dir) {
+        if (!strcmp(a->format, "nifti"))
+            a->fmt = VOLUME_NII_GZ;
+        else if (!strcmp(a->format, "nrrd"))
+            a->fmt = VOLUME_NRRD;
         else
             return usage("--format is nifti or nrrd");
     }
+    return -1;
+}
 
+/* argv into a. Returns -1 to go on, else the exit status (help, usage). */
+static int volume_args_parse(int argc, char **argv, struct volume_args *a)
+{
+    *a = (struct volume_args){.grid = "seg", .format = "nifti", .segment = -1};
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char **text = !v                         ? NULL
+                            : !strcmp(o, "--out")      ? &a->out
+                            : !strcmp(o, "--out-dir")  ? &a->out_dir
+                            : !strcmp(o, "--format")   ? &a->format
+                            : !strcmp(o, "--grid")     ? &a->grid
+                            : !strcmp(o, "--source")   ? &a->source
+                                                       : NULL;
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            printf("%s\n", VOLUME_USAGE + strlen("usage: "));
+            return 0;
+        } else if (!strcmp(o, "--segment")) {
+            if (!parse_int(v, 0, 65535, &a->segment))
+                return usage("--segment needs a segment number (0..65535)");
+            i++;
+        } else if (text) {
+            *text = v, i++;
+        } else if (!strcmp(o, "--threads")) {
+            if (!parse_int(v, 1, 256, &a->threads))
+                return usage("--threads needs a number (1..256)");
+            i++;
+        } else if (!strcmp(o, "--labelmap")) {
+            a->labelmap = true;
+        } else if (!strcmp(o, "--binary")) {
+            a->binary = true;
+        } else if (o[0] == '-' || a->file) {
+            return usage(VOLUME_USAGE);
+        } else {
+            a->file = o;
+        }
+    }
+    return volume_args_check(a);
+}
+
+int cli_volume(int argc, char **argv)
+{
+    struct volume_args a;
+    int rc = volume_args_parse(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
     struct err e = ERR_INIT;
-    struct seg_index *idx = decoder_seg_open(file, NULL, &e);
+    struct seg_index *idx = decoder_seg_open(a.file, NULL, &e);
     if (!idx)
         return fail(&e);
     struct volume_grid g;
-    bool ok = source ? volume_grid_from_source(idx, source, NULL, &g, &e)
-                     : volume_grid_from_seg(idx, NULL, &g, &e);
+    bool ok = a.source ? volume_grid_from_source(idx, a.source, NULL, &g, &e)
+                       : volume_grid_from_seg(idx, NULL, &g, &e);
     if (!ok) {
         decoder_seg_free(idx);
         return fail(&e);
     }
     uint64_t overlap = 0;
-    if (out_dir) {
+    if (a.out_dir) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        unsigned t = threads ? (unsigned)threads : n > 0 ? (unsigned)n : 1;
-        ok = volume_write_dir(idx, &g, out_dir, fmt, binary, t, &overlap, &e);
+        unsigned t = a.threads ? (unsigned)a.threads : n > 0 ? (unsigned)n : 1;
+        ok = volume_write_dir(idx, &g, a.out_dir, a.fmt, a.binary, t, &overlap, &e);
     } else {
-        struct volume_what w = {.segment = (int32_t)segment, .labelmap = labelmap, .binary = binary,
-                                .format = fmt};
-        ok = volume_write_file(idx, &g, &w, out, &overlap, &e);
+        struct volume_what w = {.segment = (int32_t)a.segment, .labelmap = a.labelmap, .binary = a.binary,
+                                .format = a.fmt};
+        ok = volume_write_file(idx, &g, &w, a.out, &overlap, &e);
     }
-    if (ok && (labelmap || out_dir))
+    if (ok && (a.labelmap || a.out_dir))
         fprintf(stderr, "segweb: labelmap: %llu overlapping voxels (the higher segment number kept)\n",
                 (unsigned long long)overlap);
     volume_grid_free(&g);

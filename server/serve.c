@@ -25,21 +25,27 @@
 
 #define DRAIN_TIMEOUT_S 30
 
-int serve_main(int argc, char **argv)
+/* Everything serve_main() starts, in start order; stopped in reverse by stop(). */
+struct service {
+    struct config cfg;
+    char files_root[PATH_MAX];
+    struct api_ctx ctx;
+    struct seg_limits limits; /* borrowed by the index cache and STOW: lives as long */
+    struct store *store;
+    struct threadpool *tp;
+    struct metrics *m;
+    struct http_server *srv;
+    int listen_fd; /* bound before the store opens; the server's once started */
+    char url_base[sizeof ((struct config *)0)->public_url + sizeof ((struct config *)0)->base_path];
+    unsigned test_delay_ms;
+};
+
+/* Flags and environment. Returns -1 to go on, else the exit status (help, usage). */
+static int configure(struct service *sv, int argc, char **argv)
 {
-    static struct config cfg;
-    static char files_root[PATH_MAX];
-    static struct api_ctx ctx;
     struct err e = ERR_INIT;
     bool help = false;
-    int rc = 1;
-    struct threadpool *tp = NULL;
-    struct metrics *m = NULL;
-    struct http_server *srv = NULL;
-    struct store *store = NULL;
-    int listen_fd = -1;
-
-    if (!config_load(&cfg, argc, argv, &help, &e)) {
+    if (!config_load(&sv->cfg, argc, argv, &help, &e)) {
         fprintf(stderr, "segweb serve: %s\n", e.msg);
         return 2;
     }
@@ -48,15 +54,189 @@ int serve_main(int argc, char **argv)
         return 0;
     }
     enum log_level lvl;
-    if (!log_level_parse(cfg.log_level, &lvl)) {
+    if (!log_level_parse(sv->cfg.log_level, &lvl)) {
         fprintf(stderr, "segweb serve: --log-level must be debug, info, warn or error\n");
         return 2;
     }
     log_level_set(lvl);
-    unsigned delay = 0;
     const char *d = getenv("SEGWEB_TEST_DELAY_MS");
     if (d && *d)
-        delay = (unsigned)strtoul(d, NULL, 10);
+        sv->test_delay_ms = (unsigned)strtoul(d, NULL, 10);
+    return -1;
+}
+
+/* Descriptors: every cached index and every connection holds one; the soft
+ * limit (often 1024) is raised to the hard one, which is what the admin allows. */
+static void raise_nofile(void)
+{
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        rlim_t was = nofile.rlim_cur;
+        nofile.rlim_cur = nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) == 0)
+            log_msg(LOG_INFO, "open files limit raised from %llu to %llu", (unsigned long long)was,
+                    (unsigned long long)nofile.rlim_max);
+    }
+}
+
+/* The address first: a taken port fails here, once, before the store is opened
+ * (and maybe rebuilt). */
+static bool bind_listen(struct service *sv, struct err *e)
+{
+    sv->listen_fd = http_listen(sv->cfg.listen, e);
+    return sv->listen_fd >= 0;
+}
+
+/* The instance store: a missing, corrupt or stale index is rebuilt from the files. */
+static bool open_store(struct service *sv, struct err *e)
+{
+    bool rebuilt = false;
+    sv->store = store_open(sv->cfg.store, sv->cfg.overwrite != 0, api_store_attrs_file, NULL,
+                           &rebuilt, e);
+    if (!sv->store) {
+        err_prefix(e, "--store %s", sv->cfg.store);
+        return false;
+    }
+    if (*store_note(sv->store))
+        log_msg(LOG_WARN, "store %s: %s", sv->cfg.store, store_note(sv->store));
+    if (rebuilt) {
+        uint64_t n = 0;
+        store_count(sv->store, &n, NULL);
+        log_msg(LOG_INFO, "store %s: index rebuilt from the files (%llu instances)", sv->cfg.store,
+                (unsigned long long)n);
+    }
+    return true;
+}
+
+/* --files-root: its real path, checked once (api/path_confine.h). */
+static bool resolve_files_root(struct service *sv, struct err *e)
+{
+    if (!sv->cfg.files_root[0])
+        return true;
+    if (!api_path_root_resolve(sv->cfg.files_root, sv->files_root, sizeof sv->files_root, e)) {
+        err_prefix(e, "--files-root");
+        return false;
+    }
+    sv->ctx.files_root = sv->files_root;
+    return true;
+}
+
+/* The api context: index cache (under the object limits --max-frame-pixels,
+ * --max-frames, --max-frame-bytes, --max-inflated-bytes), store, CORS, JSON limits. */
+static bool wire_api(struct service *sv, struct err *e)
+{
+    const struct config *cfg = &sv->cfg;
+    struct api_ctx *ctx = &sv->ctx;
+    sv->limits = (struct seg_limits){cfg->max_frame_pixels, cfg->max_frames, cfg->max_frame_bytes,
+                                     cfg->max_inflated_bytes};
+    ctx->cache = api_index_cache_new_limited((size_t)cfg->cache_mb << 20, &sv->limits, e);
+    if (!ctx->cache)
+        return false;
+    api_png_cache_configure((size_t)cfg->png_cache_mb << 20);
+    ctx->store = sv->store;
+    ctx->stow_limits = &sv->limits;
+    ctx->stow_max_parts = cfg->max_parts;
+    ctx->store_lookup = api_store_lookup_store;
+    ctx->store_arg = sv->store;
+    ctx->cors_origins = cfg->cors_origin;
+    ctx->gzip_min_bytes = 256;
+    ctx->max_json_bytes = cfg->max_json_bytes;
+    api_volume_limits_set(cfg->max_total_pixels);
+    atomic_init(&ctx->ready, false);
+    snprintf(sv->url_base, sizeof sv->url_base, "%s%s", cfg->public_url, cfg->base_path);
+    ctx->url_base = sv->url_base;
+    return true;
+}
+
+/* --upstream: the pull-through client (api/pull.h); an archive that does not answer
+ * yet is logged, not fatal. */
+static bool wire_upstream(struct service *sv, struct err *e)
+{
+    const struct config *cfg = &sv->cfg;
+    if (!cfg->upstream[0])
+        return true;
+    uint64_t cache_bytes = 0;
+    config_bytes_parse(cfg->cache_max_bytes, &cache_bytes); /* checked by config_load */
+    struct api_pull_config pc = {
+        .url = cfg->upstream,
+        .token_file = cfg->upstream_token_file,
+        .basic_file = cfg->upstream_basic_file,
+        .ca_file = cfg->upstream_ca_file,
+        .connect_timeout_ms = cfg->upstream_timeout_ms,
+        .read_timeout_ms = cfg->upstream_read_timeout_ms,
+        .retries = cfg->upstream_retries,
+        .concurrency = cfg->upstream_concurrency,
+        .cache_dir = cfg->cache_dir,
+        .cache_max_bytes = cache_bytes,
+        .limits = &sv->limits,
+        .max_json_bytes = cfg->max_json_bytes,
+    };
+    sv->ctx.pull = api_pull_new(&pc, e);
+    if (!sv->ctx.pull)
+        return false;
+    struct err pe = ERR_INIT;
+    if (!api_pull_ping(sv->ctx.pull, &pe))
+        log_msg(LOG_WARN, "upstream %s is not answering yet: %s", cfg->upstream, pe.msg);
+    return true;
+}
+
+/* Worker pool, metrics, then the HTTP server. */
+static bool start(struct service *sv, struct err *e)
+{
+    sv->tp = threadpool_new(sv->cfg.workers, sv->cfg.queue, e);
+    if (!sv->tp)
+        return false;
+    sv->m = metrics_new(sv->ctx.cache, sv->tp);
+    if (!sv->m)
+        return err_set(e, ERR_NOMEM, "out of memory for metrics");
+    sv->ctx.metrics = metrics_render;
+    sv->ctx.metrics_arg = sv->m;
+    config_print(&sv->cfg, stderr);
+    sv->srv = http_server_start(&sv->cfg, &sv->ctx, sv->tp, sv->m, sv->test_delay_ms, sv->listen_fd, e);
+    sv->listen_fd = -1; /* the server's now, also on failure */
+    if (!sv->srv)
+        return false;
+    log_msg(LOG_INFO, "listening on %s (port %u)%s", sv->cfg.listen, http_server_port(sv->srv),
+            sv->test_delay_ms ? " [test delay on]" : "");
+    return true;
+}
+
+static void stop(struct service *sv)
+{
+    if (sv->listen_fd >= 0)
+        close(sv->listen_fd);
+    http_server_stop(sv->srv);
+    threadpool_free(sv->tp);
+    metrics_free(sv->m);
+    file_cache_free(sv->ctx.cache);
+    api_pull_free(sv->ctx.pull);
+    store_close(sv->store);
+    api_png_cache_configure(0);
+}
+
+/* Waits for SIGTERM or SIGINT and returns it. No configuration file to reload and
+ * logs go to stderr (nothing to reopen): SIGHUP, e.g. from a closing terminal, must
+ * not stop the service. */
+static int wait_signal(const sigset_t *sigs)
+{
+    int sig = 0;
+    for (;;) {
+        if (sigwait(sigs, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            return sig;
+        log_msg(LOG_INFO, "SIGHUP: ignored (segweb has no configuration to reload; logs go to stderr)");
+    }
+}
+
+int serve_main(int argc, char **argv)
+{
+    static struct service sv;
+    sv.listen_fd = -1;
+    int rc = configure(&sv, argc, argv);
+    if (rc >= 0)
+        return rc;
+    rc = 1;
 
     /* Signals: blocked here so every thread started below inherits the mask,
      * and taken synchronously with sigwait() at the end. */
@@ -68,136 +248,23 @@ int serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (cfg.files_root[0]) {
-        if (!api_path_root_resolve(cfg.files_root, files_root, sizeof files_root, &e)) {
-            log_msg(LOG_ERROR, "--files-root: %s", e.msg);
-            return 1;
-        }
-        ctx.files_root = files_root;
+    struct err e = ERR_INIT;
+    bool files_ok = resolve_files_root(&sv, &e);
+    if (files_ok)
+        raise_nofile();
+    if (files_ok && bind_listen(&sv, &e) && open_store(&sv, &e) && wire_api(&sv, &e) &&
+        wire_upstream(&sv, &e) && start(&sv, &e)) {
+        atomic_store(&sv.ctx.ready, true);
+        int sig = wait_signal(&sigs);
+        log_msg(LOG_INFO, "signal %d: draining (stop accepting, finish requests in flight)", sig);
+        atomic_store(&sv.ctx.ready, false);
+        http_server_drain(sv.srv, DRAIN_TIMEOUT_S);
+        threadpool_stop(sv.tp); /* finishes queued jobs; later submits get 503 */
+        rc = 0;
     }
-    /* Descriptors: every cached index and every connection holds one; the soft
-     * limit (often 1024) is raised to the hard one, which is what the admin allows. */
-    struct rlimit nofile;
-    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-        rlim_t was = nofile.rlim_cur;
-        nofile.rlim_cur = nofile.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &nofile) == 0)
-            log_msg(LOG_INFO, "open files limit raised from %llu to %llu", (unsigned long long)was,
-                    (unsigned long long)nofile.rlim_max);
-    }
-    /* The address first: a taken port fails here, once, before the store is
-     * opened (and maybe rebuilt). */
-    listen_fd = http_listen(cfg.listen, &e);
-    if (listen_fd < 0)
-        goto out;
-    /* The instance store: a missing, corrupt or stale index is rebuilt from the files. */
-    bool rebuilt = false;
-    store = store_open(cfg.store, cfg.overwrite != 0, api_store_attrs_file, NULL, &rebuilt, &e);
-    if (!store) {
-        err_prefix(&e, "--store %s", cfg.store);
-        goto out;
-    }
-    if (*store_note(store))
-        log_msg(LOG_WARN, "store %s: %s", cfg.store, store_note(store));
-    if (rebuilt) {
-        uint64_t n = 0;
-        store_count(store, &n, NULL);
-        log_msg(LOG_INFO, "store %s: index rebuilt from the files (%llu instances)", cfg.store,
-                (unsigned long long)n);
-    }
-
-    /* Object limits (--max-frame-pixels, --max-frames, --max-frame-bytes, --max-inflated-bytes), enforced by the
-     * decoder for every index the cache builds; lives until the cache is freed below. */
-    struct seg_limits limits = {cfg.max_frame_pixels, cfg.max_frames, cfg.max_frame_bytes, cfg.max_inflated_bytes};
-    ctx.cache = api_index_cache_new_limited((size_t)cfg.cache_mb << 20, &limits, &e);
-    if (!ctx.cache)
-        goto out;
-    api_png_cache_configure((size_t)cfg.png_cache_mb << 20);
-    ctx.store = store;
-    ctx.stow_limits = &limits;
-    ctx.stow_max_parts = cfg.max_parts;
-    ctx.store_lookup = api_store_lookup_store;
-    ctx.store_arg = store;
-    ctx.cors_origins = cfg.cors_origin;
-    ctx.gzip_min_bytes = 256;
-    ctx.max_json_bytes = cfg.max_json_bytes;
-    api_volume_limits_set(cfg.max_total_pixels);
-    atomic_init(&ctx.ready, false);
-    static char url_base[sizeof cfg.public_url + sizeof cfg.base_path];
-    snprintf(url_base, sizeof url_base, "%s%s", cfg.public_url, cfg.base_path);
-    ctx.url_base = url_base;
-    if (cfg.upstream[0]) {
-        uint64_t cache_bytes = 0;
-        config_bytes_parse(cfg.cache_max_bytes, &cache_bytes); /* checked by config_load */
-        struct api_pull_config pc = {
-            .url = cfg.upstream,
-            .token_file = cfg.upstream_token_file,
-            .basic_file = cfg.upstream_basic_file,
-            .ca_file = cfg.upstream_ca_file,
-            .connect_timeout_ms = cfg.upstream_timeout_ms,
-            .read_timeout_ms = cfg.upstream_read_timeout_ms,
-            .retries = cfg.upstream_retries,
-            .concurrency = cfg.upstream_concurrency,
-            .cache_dir = cfg.cache_dir,
-            .cache_max_bytes = cache_bytes,
-            .limits = &limits,
-            .max_json_bytes = cfg.max_json_bytes,
-        };
-        ctx.pull = api_pull_new(&pc, &e);
-        if (!ctx.pull)
-            goto out;
-        struct err pe = ERR_INIT;
-        if (!api_pull_ping(ctx.pull, &pe))
-            log_msg(LOG_WARN, "upstream %s is not answering yet: %s", cfg.upstream, pe.msg);
-    }
-
-    tp = threadpool_new(cfg.workers, cfg.queue, &e);
-    if (!tp)
-        goto out;
-    m = metrics_new(ctx.cache, tp);
-    if (!m) {
-        err_set(&e, ERR_NOMEM, "out of memory for metrics");
-        goto out;
-    }
-    ctx.metrics = metrics_render;
-    ctx.metrics_arg = m;
-
-    config_print(&cfg, stderr);
-    srv = http_server_start(&cfg, &ctx, tp, m, delay, listen_fd, &e);
-    listen_fd = -1; /* the server's now, also on failure */
-    if (!srv)
-        goto out;
-    log_msg(LOG_INFO, "listening on %s (port %u)%s", cfg.listen, http_server_port(srv),
-            delay ? " [test delay on]" : "");
-    atomic_store(&ctx.ready, true);
-
-    int sig = 0;
-    for (;;) {
-        if (sigwait(&sigs, &sig) != 0)
-            continue;
-        if (sig != SIGHUP)
-            break;
-        /* No configuration file to reload and logs go to stderr (nothing to
-         * reopen): SIGHUP, e.g. from a closing terminal, must not stop the service. */
-        log_msg(LOG_INFO, "SIGHUP: ignored (segweb has no configuration to reload; logs go to stderr)");
-    }
-    log_msg(LOG_INFO, "signal %d: draining (stop accepting, finish requests in flight)", sig);
-    atomic_store(&ctx.ready, false);
-    http_server_drain(srv, DRAIN_TIMEOUT_S);
-    threadpool_stop(tp); /* finishes queued jobs; later submits get 503 */
-    rc = 0;
-out:
     if (e.code != ERR_OK)
         log_msg(LOG_ERROR, "%s", e.msg);
-    if (listen_fd >= 0)
-        close(listen_fd);
-    http_server_stop(srv);
-    threadpool_free(tp);
-    metrics_free(m);
-    file_cache_free(ctx.cache);
-    api_pull_free(ctx.pull);
-    store_close(store);
-    api_png_cache_configure(0);
+    stop(&sv);
     if (rc == 0)
         log_msg(LOG_INFO, "stopped");
     return rc;
