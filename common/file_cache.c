@@ -3,6 +3,7 @@
  * on the cache's condition variable. An entry leaves the table when evicted,
  * stale or failed ("detached") and is freed when its last reference goes. */
 #include "common/file_cache.h"
+#include "common/lru.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -24,14 +25,14 @@ struct file_cache_entry {
     unsigned refs;
     bool attached;
     struct file_cache_entry *hnext;       /* bucket chain */
-    struct file_cache_entry *prev, *next; /* LRU list of READY attached entries, most recent first */
+    struct lru_node lru; /* in the LRU list while READY and attached */
 };
 
 struct file_cache {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct file_cache_entry *buckets[BUCKETS];
-    struct file_cache_entry *lru_head, *lru_tail;
+    struct lru_list lru; /* most recent first */
     size_t budget, bytes, entries;
     file_cache_load_fn load;
     file_cache_free_fn free_fn;
@@ -64,30 +65,6 @@ struct file_cache *file_cache_new(size_t budget_bytes, file_cache_load_fn load,
     return c;
 }
 
-static void lru_unlink(struct file_cache *c, struct file_cache_entry *en)
-{
-    if (en->prev)
-        en->prev->next = en->next;
-    else if (c->lru_head == en)
-        c->lru_head = en->next;
-    if (en->next)
-        en->next->prev = en->prev;
-    else if (c->lru_tail == en)
-        c->lru_tail = en->prev;
-    en->prev = en->next = NULL;
-}
-
-static void lru_push_front(struct file_cache *c, struct file_cache_entry *en)
-{
-    en->prev = NULL;
-    en->next = c->lru_head;
-    if (c->lru_head)
-        c->lru_head->prev = en;
-    c->lru_head = en;
-    if (!c->lru_tail)
-        c->lru_tail = en;
-}
-
 static void entry_destroy(struct file_cache *c, struct file_cache_entry *en)
 {
     if (en->value && c->free_fn)
@@ -108,7 +85,7 @@ static void detach(struct file_cache *c, struct file_cache_entry *en)
         *pp = en->hnext;
     en->hnext = NULL;
     if (en->state == READY) {
-        lru_unlink(c, en);
+        lru_unlink(&c->lru, &en->lru);
         c->bytes -= en->bytes;
     }
     c->entries--;
@@ -118,15 +95,16 @@ static void detach(struct file_cache *c, struct file_cache_entry *en)
 /* Evicts unreferenced entries from the LRU tail while over budget. Lock held. */
 static void evict(struct file_cache *c)
 {
-    struct file_cache_entry *en = c->lru_tail;
-    while (en && c->bytes > c->budget) {
-        struct file_cache_entry *prev = en->prev;
+    struct lru_node *n = c->lru.tail;
+    while (n && c->bytes > c->budget) {
+        struct lru_node *prev = n->prev;
+        struct file_cache_entry *en = LRU_ENTRY(n, struct file_cache_entry, lru);
         if (!en->refs) {
             detach(c, en);
             entry_destroy(c, en);
             c->st.evictions++;
         }
-        en = prev;
+        n = prev;
     }
 }
 
@@ -168,8 +146,8 @@ static struct file_cache_entry *use(struct file_cache *c, struct file_cache_entr
             pthread_cond_wait(&c->cv, &c->mu);
     } else {
         c->st.hits++;
-        lru_unlink(c, en);
-        lru_push_front(c, en);
+        lru_unlink(&c->lru, &en->lru);
+        lru_push_front(&c->lru, &en->lru);
     }
     if (en->state == FAILED) {
         if (e && e->code == ERR_OK)
@@ -231,7 +209,7 @@ static struct file_cache_entry *loaded(struct file_cache *c, struct file_cache_e
     en->state = READY; /* when it went stale while loading: served, freed on release */
     if (en->attached) {
         c->bytes += bytes;
-        lru_push_front(c, en);
+        lru_push_front(&c->lru, &en->lru);
         evict(c);
     }
     pthread_cond_broadcast(&c->cv);

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/lru.h"
+
 #define KEY_MAX 64
 #define BUCKETS 4096
 
@@ -37,7 +39,7 @@ struct entry {
     bool fill_failed;
     double atime;
     struct entry *hnext;
-    struct entry *prev, *next; /* LRU, READY entries only */
+    struct lru_node lru; /* READY entries only */
 };
 
 struct store_cache {
@@ -46,7 +48,7 @@ struct store_cache {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct entry *table[BUCKETS];
-    struct entry *head, *tail;
+    struct lru_list lru;
     unsigned long tmp_seq;
     struct store_cache_stats st;
 };
@@ -84,30 +86,6 @@ static void table_remove(struct store_cache *c, struct entry *en)
     en->hnext = NULL;
 }
 
-static void lru_unlink(struct store_cache *c, struct entry *en)
-{
-    if (en->prev)
-        en->prev->next = en->next;
-    else if (c->head == en)
-        c->head = en->next;
-    if (en->next)
-        en->next->prev = en->prev;
-    else if (c->tail == en)
-        c->tail = en->prev;
-    en->prev = en->next = NULL;
-}
-
-static void lru_front(struct store_cache *c, struct entry *en)
-{
-    en->prev = NULL;
-    en->next = c->head;
-    if (c->head)
-        c->head->prev = en;
-    c->head = en;
-    if (!c->tail)
-        c->tail = en;
-}
-
 static void unref(struct entry *en)
 {
     if (--en->refs == 0)
@@ -132,7 +110,7 @@ static void unlink_files(struct store_cache *c, const char *key)
 static void drop(struct store_cache *c, struct entry *en)
 {
     table_remove(c, en);
-    lru_unlink(c, en);
+    lru_unlink(&c->lru, &en->lru);
     c->st.bytes -= en->bytes;
     c->st.entries--;
     unlink_files(c, en->key);
@@ -143,14 +121,15 @@ static void drop(struct store_cache *c, struct entry *en)
 /* Evicts unpinned entries from the tail until under budget. */
 static void evict(struct store_cache *c)
 {
-    struct entry *en = c->tail;
-    while (c->st.bytes > c->max_bytes && en) {
-        struct entry *prev = en->prev;
+    struct lru_node *n = c->lru.tail;
+    while (c->st.bytes > c->max_bytes && n) {
+        struct lru_node *prev = n->prev;
+        struct entry *en = LRU_ENTRY(n, struct entry, lru);
         if (!en->pins) {
             drop(c, en);
             c->st.evictions++;
         }
-        en = prev;
+        n = prev;
     }
 }
 
@@ -251,7 +230,7 @@ static bool scan(struct store_cache *c, struct err *e)
             if (!stat(side, &st))
                 all[i]->bytes += (uint64_t)st.st_size;
             table_insert(c, all[i]);
-            lru_front(c, all[i]); /* newest ends at the head */
+            lru_push_front(&c->lru, &all[i]->lru); /* newest ends at the head */
             c->st.bytes += all[i]->bytes;
             c->st.entries++;
         }
@@ -393,8 +372,8 @@ bool store_cache_get(struct store_cache *c, const char *key, store_cache_fill_fn
     if (en && en->state == E_READY) {
         en->pins++;
         en->refs++;
-        lru_unlink(c, en);
-        lru_front(c, en);
+        lru_unlink(&c->lru, &en->lru);
+        lru_push_front(&c->lru, &en->lru);
         c->st.hits++;
         pthread_mutex_unlock(&c->mu);
         set_atime(p);
@@ -451,7 +430,7 @@ bool store_cache_get(struct store_cache *c, const char *key, store_cache_fill_fn
         en->state = E_READY;
         en->bytes = bytes;
         en->pins = 1; /* keeps the filler's reference */
-        lru_front(c, en);
+        lru_push_front(&c->lru, &en->lru);
         c->st.bytes += bytes;
         c->st.entries++;
         evict(c);

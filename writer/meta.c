@@ -294,10 +294,7 @@ bool writer_type_parse(const char *s, enum writer_type *out)
     static const char *const names[] = {[WRITER_BINARY] = "BINARY", [WRITER_FRACTIONAL] = "FRACTIONAL",
                                         [WRITER_LABELMAP] = "LABELMAP"};
     int i = name_index(s, names, (int)(sizeof names / sizeof *names));
-    if (i < 0)
-        return false;
-    *out = (enum writer_type)i;
-    return true;
+    return i >= 0 && (*out = (enum writer_type)i, true);
 }
 
 bool writer_compress_parse(const char *s, enum writer_compress *out)
@@ -305,8 +302,5 @@ bool writer_compress_parse(const char *s, enum writer_compress *out)
     static const char *const names[] = {[WRITER_COMPRESS_NONE] = "none", [WRITER_COMPRESS_RLE] = "rle",
                                         [WRITER_COMPRESS_DEFLATE] = "deflate"};
     int i = name_index(s, names, (int)(sizeof names / sizeof *names));
-    if (i < 0)
-        return false;
-    *out = (enum writer_compress)i;
-    return true;
+    return i >= 0 && (*out = (enum writer_compress)i, true);
 }
