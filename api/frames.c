@@ -6,7 +6,8 @@
  *              bit-packed from bit 0, ceil(Rows*Columns/8) bytes; 8/16-bit values
  *              little endian
  *   any other  a stored image beside its SEG (a CT): its frames cut from uncompressed
- *              Pixel Data (decoder/image_frames.h); compressed: 406
+ *              Pixel Data or decoded (decoder/image_frames.h: JPEG-LS, JPEG 2000, JPEG,
+ *              RLE); what nothing decodes: 406
  * Both go through one multipart writer, frames_multipart(). */
 #include <stdio.h>
 #include <string.h>

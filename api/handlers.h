@@ -66,6 +66,9 @@ void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct a
 extern const struct api_body_sink api_stow_sink; /* the body of POST /studies[/{study}] */
 void api_retrieve_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_metadata_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
+/* GET .../instances/{sop}/bulkdata/{tag} (api/bulkdata.c): the value every BulkDataURI
+ * of /metadata names; Pixel Data whole, all frames, decoded. */
+void api_bulkdata_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_search_studies_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_search_series_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);
 void api_search_instances_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r);

@@ -170,13 +170,13 @@ struct metadata_ctx {
 static bool metadata_fn(void *arg, const struct store_attrs *a, const char *path, struct err *e)
 {
     struct metadata_ctx *mc = arg;
-    char url[4 * STORE_UID_MAX + 1024], pixel[sizeof url + 16], bulk[sizeof url + 16];
+    char url[4 * STORE_UID_MAX + 1024], bulk[sizeof url + 16];
     api_store_url(mc->base, a, API_LEVEL_INSTANCE, url, sizeof url);
-    snprintf(pixel, sizeof pixel, "%s/frames/1", url);
+    /* every BulkDataURI, Pixel Data's too, is .../bulkdata/{tag} (api/bulkdata.c) */
     snprintf(bulk, sizeof bulk, "%s/bulkdata", url);
     if (mc->count++ && !buf_append(mc->out, ",", 1, e))
         return false;
-    return decoder_dicom_json_file(path, pixel, bulk, mc->out, e);
+    return decoder_dicom_json_file(path, NULL, bulk, mc->out, e);
 }
 
 void api_metadata_get(struct api_ctx *ctx, const struct api_request *req, struct api_response *r)

@@ -32,6 +32,9 @@ static bool is_frames_route(const struct api_request *req)
             f = p;
     if (f)
         return true;
+    for (const char *p = t; p + 10 <= t + n; p++) /* .../bulkdata/{tag} of a non-SEG: proxied too */
+        if (!strncmp(p, "/bulkdata/", 10))
+            return true;
     return n >= 9 && !strncmp(t + n - 9, "/rendered", 9);
 }
 
@@ -152,12 +155,11 @@ void api_pullthrough_metadata(struct api_ctx *ctx, const struct api_request *req
         }
         (void)answered;
         if (ok && is_seg) {
-            char url[4 * API_UID_MAX + 1200], pixel[sizeof url + 16], bulk[sizeof url + 16];
+            char url[4 * API_UID_MAX + 1200], bulk[sizeof url + 16];
             snprintf(url, sizeof url, "%s/studies/%s/series/%s/instances/%s", base, req->res.study, req->res.series,
                      req->res.sop);
-            snprintf(pixel, sizeof pixel, "%s/frames/1", url);
-            snprintf(bulk, sizeof bulk, "%s/bulkdata", url);
-            ok = buf_append(&r->body, "[", 1, &e) && decoder_dicom_json_file(path, pixel, bulk, &r->body, &e) &&
+            snprintf(bulk, sizeof bulk, "%s/bulkdata", url); /* api/bulkdata.c, Pixel Data included */
+            ok = buf_append(&r->body, "[", 1, &e) && decoder_dicom_json_file(path, NULL, bulk, &r->body, &e) &&
                  buf_append(&r->body, "]", 1, &e);
             api_pull_release(ctx->pull, req->res.sop);
             if (ok) {

@@ -63,6 +63,7 @@ struct api_request {
     struct api_resource res;
     uint32_t segment; /* {n} */
     uint32_t frame;   /* {f} */
+    uint32_t tag;     /* {tag}: (group << 16) | element, from 8 hex digits */
     bool style_color; /* ?style=color */
     bool values_binary; /* ?values=binary (volume routes: 0/1 masks) */
     bool grid_source;   /* ?grid=source (volume routes: the source series' grid) */

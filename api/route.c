@@ -340,6 +340,24 @@ static bool number_param(const char *v, bool zero_ok, uint32_t *out, struct err 
     return true;
 }
 
+/* {tag}: a DICOM tag as 8 hex digits, group then element ("7FE00010"), either case. */
+static bool tag_param(const char *v, uint32_t *out, struct err *e)
+{
+    uint32_t t = 0;
+    size_t n = 0;
+    for (; v[n] && n < 9; n++) {
+        char c = v[n];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            break;
+        t = t << 4 | (uint32_t)d;
+    }
+    if (n != 8 || v[n])
+        return err_set(e, ERR_PARSE, "'%.64s' is not a DICOM tag (8 hex digits, group then element)", v);
+    *out = t;
+    return true;
+}
+
 /* One {name} parameter with its value (suffix removed) into req. */
 static bool param_set(struct api_request *req, const char *name, size_t nlen, const char *v,
                       struct err *e)
@@ -364,6 +382,8 @@ static bool param_set(struct api_request *req, const char *name, size_t nlen, co
         return api_frame_number_parse(v, &req->frame, e);
     if (IS("frames"))
         return frame_list_parse(req, v, e);
+    if (IS("tag"))
+        return tag_param(v, &req->tag, e);
 #undef IS
     return err_set(e, ERR_INTERNAL, "route pattern with unknown parameter {%.*s}", (int)nlen, name);
 }

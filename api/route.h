@@ -11,6 +11,7 @@
  *   {n}            a segment number (0 allowed: LABELMAP background) into req->segment
  *   {f}            a frame number (1-based) into req->frame
  *   {frames}       a frame list "1,3,5" into req->frame_list
+ *   {tag}          a DICOM tag, 8 hex digits ("7FE00010"), into req->tag
  *   {n}.png        a parameter followed by a literal suffix in the same segment
  *   ...?source     (at the end) a query parameter the route requires
  *   *              (last, without R) the rest of the path, zero or more segments,

@@ -85,6 +85,7 @@ const struct api_route api_routes[] = {
     {"/studies/{study}/series/{series}/instances/{sop}/metadata", "metadata", API_GET, W|S, RUN(api_metadata_get)},
     {"/studies/{study}/series/{series}/instances/{sop}/frames/{frames}", "frames", API_GET, W,
      INDEX(api_frames_multipart_get, API_MEDIA_FRAMES)},
+    {"/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}", "bulkdata", API_GET, W|S, RUN(api_bulkdata_get)},
     {"/studies",                              "search_studies", API_GET,    W|S|Q, RUN(api_search_studies_get)},
     {"/series",                               "search_series",  API_GET,    W|S|Q, RUN(api_search_series_get)},
     {"/studies/{study}/series",               "search_series",  API_GET,    W|S|Q, RUN(api_search_series_get)},

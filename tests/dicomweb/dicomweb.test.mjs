@@ -13,7 +13,9 @@ import { api, frameHash } from './client.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.SEGWEB_BIN || path.join(here, '../../build/server/segweb');
 const TESTDATA = process.env.SEGWEB_TESTDATA || path.join(here, '../../../shared/testdata');
-const NAMES = ['dcmqi_liver', 'hd_sm_control_labelmap', 'hd_ct_binary', 'dcmqi_38x23_odd'];
+// the last one is RLE-compressed, 1-bit, 510x510 (frames do not start on a byte)
+const NAMES = ['dcmqi_liver', 'hd_sm_control_labelmap', 'hd_ct_binary', 'dcmqi_38x23_odd',
+  'pyd_liver_nonbyte_aligned_rle'];
 
 let proc, tmp, client, port;
 const files = {};
@@ -125,9 +127,47 @@ test('retrieveInstance: transfer-syntax=* gives the stored bytes; none gives Exp
     assert.equal(res.status, 200);
     const buf = Buffer.from(await res.arrayBuffer());
     assert.ok(buf.includes(files[n].bytes), `${n}: the stored bytes are not in the answer`);
-    // PS3.18: no transfer-syntax means Explicit VR Little Endian (the corpus files here are uncompressed)
+    // PS3.18: no transfer-syntax means Explicit VR Little Endian (the compressed one decoded)
     const dflt = Buffer.from(await client.retrieveInstance(ids).then((g) => (Array.isArray(g) ? g[0] : g)));
     assert.ok(dflt.includes(Buffer.from('1.2.840.10008.1.2.1\0')) || dflt.includes(Buffer.from('1.2.840.10008.1.2.1 ')),
       `${n}: not Explicit VR Little Endian`);
+  }
+});
+
+// Frame k of a whole native Pixel Data value: BINARY frames are packed back to back
+// (frame k starts at bit k*Rows*Columns), re-aligned here to bit 0 as /frames gives them.
+function frameOfValue(value, k, exp) {
+  const npix = exp.rows * exp.columns;
+  if (exp.segmentation_type === 'BINARY') {
+    const f = new Uint8Array(Math.ceil(npix / 8));
+    for (let i = 0; i < npix; i++) {
+      const g = k * npix + i;
+      if ((value[g >> 3] >> (g & 7)) & 1) f[i >> 3] |= 1 << (i & 7);
+    }
+    return f.buffer;
+  }
+  const size = exp.frame_hash_dtype === 'uint16le' ? 2 * npix : npix;
+  return value.slice(k * size, (k + 1) * size).buffer;
+}
+
+test('retrieveBulkData: the Pixel Data BulkDataURI of /metadata holds every frame, equal to /frames', async () => {
+  for (const n of NAMES) {
+    const u = bySop[files[n].sop];
+    const exp = files[n].exp;
+    const ids = { studyInstanceUID: u.study, seriesInstanceUID: u.series, sopInstanceUID: files[n].sop };
+    const md = await client.retrieveInstanceMetadata(ids);
+    const uri = md[0]['7FE00010'].BulkDataURI;
+    assert.ok(uri.endsWith(`/instances/${files[n].sop}/bulkdata/7FE00010`), uri);
+    // path-absolute without --public-url: resolved against the server, as OHIF does
+    const parts = await client.retrieveBulkData({ BulkDataURI: new URL(uri, `http://127.0.0.1:${port}`).href });
+    assert.equal(parts.length, 1, `${n}: one part, the whole value`);
+    const value = new Uint8Array(parts[0]);
+    const frameNumbers = exp.frame_sha256.map((_, i) => i + 1);
+    const frames = await client.retrieveInstanceFrames({ ...ids, frameNumbers });
+    frameNumbers.forEach((f, k) => {
+      const mine = frameOfValue(value, k, exp);
+      assert.equal(frameHash(mine, exp), exp.frame_sha256[k], `${n} frame ${f} of the bulk data`);
+      assert.deepEqual(new Uint8Array(mine), new Uint8Array(frames[k]), `${n} frame ${f}: bulk data vs /frames`);
+    });
   }
 });

@@ -35,6 +35,12 @@ static const struct rcase CASES[] = {
     {"/files/ct/01.dcm/rendered?window=40,400&segmentation=1.2.3&segments=1,3", "rendered", ERR_OK, "ct/01.dcm", 0, 0},
     {"/files/ct/01.dcm/rendered?anything=goes", "rendered", ERR_OK, "ct/01.dcm", 0, 0},
     {"/studies/1.2/series/1.3/instances/1.4/rendered", "rendered", ERR_OK, NULL, 0, 0},
+    /* WADO-RS bulkdata: {tag} is 8 hex digits, either case */
+    {"/studies/1.2/series/1.3/instances/1.4/bulkdata/7FE00010", "bulkdata", ERR_OK, NULL, 0, 0},
+    {"/studies/1.2/series/1.3/instances/1.4/bulkdata/7fe00010", "bulkdata", ERR_OK, NULL, 0, 0},
+    {"/studies/1.2/series/1.3/instances/1.4/bulkdata/7FE0001", NULL, ERR_PARSE, NULL, 0, 0},
+    {"/studies/1.2/series/1.3/instances/1.4/bulkdata/7FE000100", NULL, ERR_PARSE, NULL, 0, 0},
+    {"/studies/1.2/series/1.3/instances/1.4/bulkdata/7FE0001G", NULL, ERR_PARSE, NULL, 0, 0},
     {"/files/a.dcm/slices", "slices", ERR_OK, "a.dcm", 0, 0},
     {"/files/a.dcm/lint", "lint", ERR_OK, "a.dcm", 0, 0},
     {"/files/a.dcm/volumes", "volumes", ERR_OK, "a.dcm", 0, 0},
