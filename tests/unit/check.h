@@ -3,8 +3,9 @@
  * check_done(), which prints the tally. check_testdata() is the shared corpus
  * (SEGWEB_TESTDATA, set by tests/CMakeLists.txt) or NULL when it is missing;
  * a test that needs it then returns check_skip(reason), which ctest reports
- * as skipped (SKIP_RETURN_CODE 77). check_tmpdir() / check_rmtree() make and
- * remove a scratch directory. Each test binary is one .c file. */
+ * as skipped (SKIP_RETURN_CODE 77), or calls check_corpus(), which does both.
+ * check_tmpdir() / check_rmtree() make and remove a scratch directory. Each test
+ * binary is one .c file. */
 #ifndef SEGWEB_TESTS_UNIT_CHECK_H
 #define SEGWEB_TESTS_UNIT_CHECK_H
 
@@ -64,6 +65,16 @@ static inline int check_skip(const char *reason)
 {
     printf("SKIP: %s\n", reason);
     return 77;
+}
+
+/* The shared corpus (check_testdata); when it is missing the test is skipped right
+ * there (exit status 77, see check_skip). */
+static inline const char *check_corpus(void)
+{
+    const char *dir = check_testdata();
+    if (!dir)
+        exit(check_skip("the shared corpus (SEGWEB_TESTDATA, ../shared/testdata) is missing"));
+    return dir;
 }
 
 #endif

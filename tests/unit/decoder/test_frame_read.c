@@ -39,9 +39,7 @@ static void check_file(const char *dir, const char *name, uint32_t frame)
 
 int main(void)
 {
-    const char *dir = check_testdata();
-    if (!dir)
-        return check_skip("the shared corpus (SEGWEB_TESTDATA, ../shared/testdata) is missing");
+    const char *dir = check_corpus();
     check_file(dir, "dcmqi_liver.dcm", 2);
     check_file(dir, "pyd_liver_nonbyte_aligned.dcm", 2);
     check_file(dir, "pyd_liver_nonbyte_aligned.dcm", 3);

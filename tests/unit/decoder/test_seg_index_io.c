@@ -354,9 +354,7 @@ static void other_version(const char *dir)
 
 int main(void)
 {
-    const char *dir = check_testdata();
-    if (!dir)
-        return check_skip("the shared corpus (SEGWEB_TESTDATA, ../shared/testdata) is missing");
+    const char *dir = check_corpus();
     char tmp[256];
     check_tmpdir("seg-index-io", tmp, sizeof tmp);
     char segdir[1100];

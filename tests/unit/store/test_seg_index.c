@@ -164,9 +164,7 @@ static void in_cache(const char *testdata, const char *tmpdir)
 
 int main(void)
 {
-    const char *testdata = check_testdata();
-    if (!testdata)
-        return check_skip("the shared corpus (SEGWEB_TESTDATA, ../shared/testdata) is missing");
+    const char *testdata = check_corpus();
     char tmp[256];
     check_tmpdir("store-seg-index", tmp, sizeof tmp);
     in_store(testdata, tmp);
