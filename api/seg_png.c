@@ -27,16 +27,6 @@ bool api_frame_rendered_get(const struct seg_index *idx, const struct api_reques
     return true;
 }
 
-static bool ref_matches(const struct seg_source_ref *ref, const char *uid, uint32_t frame)
-{
-    if (!ref->sop_instance_uid || strcmp(ref->sop_instance_uid, uid))
-        return false;
-    if (!frame)
-        return true;
-    /* No ReferencedFrameNumber means the whole (single-frame) instance. */
-    return ref->frame == (int32_t)frame || (ref->frame == 0 && frame == 1);
-}
-
 static bool segment_has_frame(const struct seg_segment *seg, uint32_t f)
 {
     size_t lo = 0, hi = seg->n_frames;
@@ -49,16 +39,6 @@ static bool segment_has_frame(const struct seg_segment *seg, uint32_t f)
         else
             hi = mid;
     }
-    return false;
-}
-
-static bool series_references(const struct seg_index *idx, const char *uid)
-{
-    for (size_t s = 0; s < idx->n_ref_series; s++)
-        for (size_t i = 0; i < idx->ref_series[s].n_instances; i++)
-            if (idx->ref_series[s].instance_uids[i] &&
-                !strcmp(idx->ref_series[s].instance_uids[i], uid))
-                return true;
     return false;
 }
 
@@ -110,13 +90,7 @@ bool api_mask_pixels(const struct seg_index *idx, uint32_t number, const char *s
     bool referenced = false;
     for (uint32_t f = 0; f < idx->number_of_frames; f++) {
         const struct seg_frame *fr = &idx->frames[f];
-        bool hit = false;
-        for (uint32_t k = 0; k < fr->refs_count && !hit; k++) {
-            size_t ri = (size_t)fr->refs_first + k;
-            if (ri < idx->n_refs && ref_matches(&idx->refs[ri], source_uid, source_frame))
-                hit = true;
-        }
-        if (!hit)
+        if (!decoder_frame_derives_from(idx, f + 1, source_uid, source_frame))
             continue;
         referenced = true;
         bool mine = idx->type == SEG_TYPE_LABELMAP ? segment_has_frame(seg, f + 1)
@@ -131,7 +105,7 @@ bool api_mask_pixels(const struct seg_index *idx, uint32_t number, const char *s
         merge(idx, number, &px, out);
         decoder_pixels_free(&px);
     }
-    if (!referenced && !series_references(idx, source_uid)) {
+    if (!referenced && !decoder_seg_references(idx, source_uid)) {
         decoder_pixels_free(out);
         return err_set(e, ERR_NOT_FOUND, "this object does not reference source %s", source_uid);
     }

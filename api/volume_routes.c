@@ -74,16 +74,8 @@ bool api_volume_get(const struct seg_index *idx, const struct api_request *req,
     s = volume_stream_new(idx, &g, &w, e);
     if (!s)
         goto out;
-    for (;;) {
-        const uint8_t *d;
-        size_t n;
-        if (!volume_stream_next(s, &d, &n, e))
-            goto out;
-        if (!n)
-            break;
-        if (!buf_append(&r->body, d, n, e))
-            goto out;
-    }
+    if (!volume_stream_read_all(s, &r->body, e))
+        goto out;
     r->status = 200;
     snprintf(r->content_type, sizeof r->content_type, "%s", volume_format_mime(w.format));
     char cd[96];

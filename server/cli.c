@@ -12,13 +12,13 @@
 #include "decoder/decoder.h"
 #include "server/cli.h"
 
-static int fail(const struct err *e)
+int cli_fail(const struct err *e)
 {
     fprintf(stderr, "segweb: %s\n", e->msg);
     return 1;
 }
 
-static int usage(const char *msg)
+int cli_usage(const char *msg)
 {
     fprintf(stderr, "segweb: %s\n", msg);
     return 2;
@@ -32,17 +32,17 @@ static bool write_all(FILE *f, const struct buf *b)
 int cli_info(int argc, char **argv)
 {
     if (argc != 2)
-        return usage("usage: segweb info FILE");
+        return cli_usage("usage: segweb info FILE");
     struct err e = ERR_INIT;
     struct seg_index *idx = decoder_seg_open(argv[1], NULL, &e);
     if (!idx)
-        return fail(&e);
+        return cli_fail(&e);
     json_t *doc = api_index_json(idx);
     int rc = 0;
     if (!doc || json_dumpf(doc, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(17)) != 0 ||
         fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
         err_set(&e, ERR_IO, "cannot write JSON to stdout");
-        rc = fail(&e);
+        rc = cli_fail(&e);
     }
     json_decref(doc);
     decoder_seg_free(idx);
@@ -60,23 +60,23 @@ int cli_frame(int argc, char **argv)
         else if (n < 2)
             pos[n++] = argv[i];
         else
-            return usage("usage: segweb frame FILE N [--color]");
+            return cli_usage("usage: segweb frame FILE N [--color]");
     }
     if (n != 2)
-        return usage("usage: segweb frame FILE N [--color]");
+        return cli_usage("usage: segweb frame FILE N [--color]");
     struct err e = ERR_INIT;
     uint32_t frame;
     if (!api_frame_number_parse(pos[1], &frame, &e))
-        return fail(&e);
+        return cli_fail(&e);
     struct seg_index *idx = decoder_seg_open(pos[0], NULL, &e);
     if (!idx)
-        return fail(&e);
+        return cli_fail(&e);
     struct buf png = {0};
     int rc = 0;
     if (!api_frame_png(idx, frame, color, &png, &e))
-        rc = fail(&e);
+        rc = cli_fail(&e);
     else if (!write_all(stdout, &png) || fflush(stdout) != 0)
-        rc = (err_set(&e, ERR_IO, "cannot write PNG to stdout"), fail(&e));
+        rc = (err_set(&e, ERR_IO, "cannot write PNG to stdout"), cli_fail(&e));
     buf_free(&png);
     decoder_seg_free(idx);
     return rc;
@@ -94,18 +94,18 @@ int cli_frames(int argc, char **argv)
         else if (!file)
             file = argv[i];
         else
-            return usage("usage: segweb frames FILE --out DIR [--color]");
+            return cli_usage("usage: segweb frames FILE --out DIR [--color]");
     }
     if (!file || !dir)
-        return usage("usage: segweb frames FILE --out DIR [--color]");
+        return cli_usage("usage: segweb frames FILE --out DIR [--color]");
     struct err e = ERR_INIT;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         err_set(&e, ERR_IO, "cannot create %s: %s", dir, strerror(errno));
-        return fail(&e);
+        return cli_fail(&e);
     }
     struct seg_index *idx = decoder_seg_open(file, NULL, &e);
     if (!idx)
-        return fail(&e);
+        return cli_fail(&e);
     int rc = 0;
     size_t plen = strlen(dir) + 32;
     char *path = malloc(plen);
@@ -114,12 +114,12 @@ int cli_frames(int argc, char **argv)
         png.len = 0;
         if (!path) {
             err_set(&e, ERR_NOMEM, "out of memory");
-            rc = fail(&e);
+            rc = cli_fail(&e);
             break;
         }
         snprintf(path, plen, "%s/frame-%05u.png", dir, f);
         if (!api_frame_png(idx, f, color, &png, &e)) {
-            rc = fail(&e);
+            rc = cli_fail(&e);
             break;
         }
         FILE *out = fopen(path, "wb");
@@ -128,7 +128,7 @@ int cli_frames(int argc, char **argv)
             ok = false;
         if (!ok) {
             err_set(&e, ERR_IO, "cannot write %s: %s", path, strerror(errno));
-            rc = fail(&e);
+            rc = cli_fail(&e);
         }
     }
     buf_free(&png);

@@ -2,6 +2,12 @@
 #ifndef SEGWEB_SERVER_CLI_H
 #define SEGWEB_SERVER_CLI_H
 
+/* The two ways a subcommand ends badly: "segweb: <e's message>" on stderr and exit
+ * status 1 (a refusal), or "segweb: <msg>" and 2 (a usage error). */
+struct err;
+int cli_fail(const struct err *e);
+int cli_usage(const char *msg);
+
 int cli_info(int argc, char **argv);
 int cli_frame(int argc, char **argv);
 int cli_frames(int argc, char **argv);

@@ -11,17 +11,6 @@
 #include "server/cli.h"
 #include "volume/volume.h"
 
-static int fail(const struct err *e)
-{
-    fprintf(stderr, "segweb: %s\n", e->msg);
-    return 1;
-}
-
-static int usage(const char *msg)
-{
-    fprintf(stderr, "segweb: %s\n", msg);
-    return 2;
-}
 
 static bool parse_int(const char *s, long long lo, long long hi, long long *out)
 {
@@ -53,21 +42,21 @@ static int volume_args_check(struct volume_args *a)
 {
     int modes = (a->segment >= 0) + a->labelmap + (a->out_dir != NULL);
     if (!a->file || modes != 1 || (a->out_dir && a->out) || (!a->out_dir && !a->out))
-        return usage(VOLUME_USAGE);
+        return cli_usage(VOLUME_USAGE);
     if (strcmp(a->grid, "seg") && strcmp(a->grid, "source"))
-        return usage("--grid is seg or source");
+        return cli_usage("--grid is seg or source");
     if (!strcmp(a->grid, "source") != (a->source != NULL))
-        return usage("--grid source needs --source DIR (and --source needs --grid source)");
+        return cli_usage("--grid source needs --source DIR (and --source needs --grid source)");
     a->fmt = VOLUME_NII_GZ;
     if (a->out && !volume_format_from_name(a->out, &a->fmt))
-        return usage("--out must end in .nii, .nii.gz or .nrrd");
+        return cli_usage("--out must end in .nii, .nii.gz or .nrrd");
     if (a->out_dir) {
         if (!strcmp(a->format, "nifti"))
             a->fmt = VOLUME_NII_GZ;
         else if (!strcmp(a->format, "nrrd"))
             a->fmt = VOLUME_NRRD;
         else
-            return usage("--format is nifti or nrrd");
+            return cli_usage("--format is nifti or nrrd");
     }
     return -1;
 }
@@ -91,20 +80,20 @@ static int volume_args_parse(int argc, char **argv, struct volume_args *a)
             return 0;
         } else if (!strcmp(o, "--segment")) {
             if (!parse_int(v, 0, 65535, &a->segment))
-                return usage("--segment needs a segment number (0..65535)");
+                return cli_usage("--segment needs a segment number (0..65535)");
             i++;
         } else if (text) {
             *text = v, i++;
         } else if (!strcmp(o, "--threads")) {
             if (!parse_int(v, 1, 256, &a->threads))
-                return usage("--threads needs a number (1..256)");
+                return cli_usage("--threads needs a number (1..256)");
             i++;
         } else if (!strcmp(o, "--labelmap")) {
             a->labelmap = true;
         } else if (!strcmp(o, "--binary")) {
             a->binary = true;
         } else if (o[0] == '-' || a->file) {
-            return usage(VOLUME_USAGE);
+            return cli_usage(VOLUME_USAGE);
         } else {
             a->file = o;
         }
@@ -121,13 +110,13 @@ int cli_volume(int argc, char **argv)
     struct err e = ERR_INIT;
     struct seg_index *idx = decoder_seg_open(a.file, NULL, &e);
     if (!idx)
-        return fail(&e);
+        return cli_fail(&e);
     struct volume_grid g;
     bool ok = a.source ? volume_grid_from_source(idx, a.source, NULL, &g, &e)
                        : volume_grid_from_seg(idx, NULL, &g, &e);
     if (!ok) {
         decoder_seg_free(idx);
-        return fail(&e);
+        return cli_fail(&e);
     }
     uint64_t overlap = 0;
     if (a.out_dir) {
@@ -144,7 +133,7 @@ int cli_volume(int argc, char **argv)
                 (unsigned long long)overlap);
     volume_grid_free(&g);
     decoder_seg_free(idx);
-    return ok ? 0 : fail(&e);
+    return ok ? 0 : cli_fail(&e);
 }
 
 int cli_total(int argc, char **argv)
@@ -156,26 +145,26 @@ int cli_total(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--segment")) {
             if (!parse_int(v, 0, 65535, &segment))
-                return usage("--segment needs a segment number (0..65535)");
+                return cli_usage("--segment needs a segment number (0..65535)");
             i++;
         } else if (!strcmp(a, "--out") && v) {
             out = v, i++;
         } else if (!strcmp(a, "--max-total-pixels")) {
             if (!parse_int(v, 1, (long long)1 << 40, &max_pixels))
-                return usage("--max-total-pixels needs a positive number");
+                return cli_usage("--max-total-pixels needs a positive number");
             i++;
         } else if (a[0] == '-' || file) {
-            return usage("usage: segweb total FILE --segment N --out OUT.png [--max-total-pixels N]");
+            return cli_usage("usage: segweb total FILE --segment N --out OUT.png [--max-total-pixels N]");
         } else {
             file = a;
         }
     }
     if (!file || !out || segment < 0)
-        return usage("usage: segweb total FILE --segment N --out OUT.png [--max-total-pixels N]");
+        return cli_usage("usage: segweb total FILE --segment N --out OUT.png [--max-total-pixels N]");
     struct err e = ERR_INIT;
     struct seg_index *idx = decoder_seg_open(file, NULL, &e);
     if (!idx)
-        return fail(&e);
+        return cli_fail(&e);
     struct buf png = {0};
     bool ok = volume_total_png(idx, (int32_t)segment, (uint64_t)max_pixels, &png, &e);
     if (ok) {
@@ -191,5 +180,5 @@ int cli_total(int argc, char **argv)
     }
     buf_free(&png);
     decoder_seg_free(idx);
-    return ok ? 0 : fail(&e);
+    return ok ? 0 : cli_fail(&e);
 }

@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/text_file.h"
+
 enum type { T_STR, T_U32, T_BOOL /* a uint32_t 0/1; the bare flag means 1 */ };
 
 struct option {
@@ -139,16 +141,12 @@ static bool set_value(struct config *cfg, const struct option *o, const char *v,
 static bool auth_token_load(struct config *cfg, struct err *e)
 {
     if (cfg->auth_token_file[0]) {
-        FILE *f = fopen(cfg->auth_token_file, "r");
-        if (!f)
-            return err_set(e, ERR_INVALID, "--auth-token-file %s: %s", cfg->auth_token_file, strerror(errno));
         char line[sizeof cfg->auth_token + 1];
-        if (!fgets(line, sizeof line, f))
-            line[0] = 0;
-        fclose(f);
-        size_t n = strcspn(line, "\r\n");
-        while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-            n--;
+        size_t n = 0;
+        if (!text_file_first_line(cfg->auth_token_file, line, sizeof line, &n, e)) {
+            err_prefix(e, "--auth-token-file %s", cfg->auth_token_file);
+            return false;
+        }
         if (n >= sizeof cfg->auth_token)
             return err_set(e, ERR_INVALID, "--auth-token-file %s: token longer than %zu bytes",
                            cfg->auth_token_file, sizeof cfg->auth_token - 1);

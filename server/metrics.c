@@ -148,44 +148,50 @@ static bool render_requests(const struct metrics *snap, struct buf *out, struct 
                      snap->in_flight, snap->rejected);
 }
 
+/* One metric of one sample: its HELP and TYPE lines, then "name value" (real
+ * values with 6 decimals, the others as integers). */
+struct sample {
+    const char *name, *type, *help;
+    unsigned long long n;
+    double real;
+    bool is_real;
+};
+
+static bool put_samples(struct buf *out, struct err *e, const struct sample *s, size_t n)
+{
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = put(out, e, "# HELP %s %s\n# TYPE %s %s\n", s[i].name, s[i].help, s[i].name, s[i].type);
+        ok = ok && (s[i].is_real ? put(out, e, "%s %.6f\n", s[i].name, s[i].real)
+                                 : put(out, e, "%s %llu\n", s[i].name, s[i].n));
+    }
+    return ok;
+}
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+#define INT(name, type, help, v) {name, type, help, (unsigned long long)(v), 0, false}
+#define REAL(name, type, help, v) {name, type, help, 0, v, true}
+
 /* The decoded-index cache. */
 static bool render_cache(struct file_cache *cache, struct buf *out, struct err *e)
 {
     struct file_cache_stats st;
     file_cache_stats_get(cache, &st);
-    bool ok = put(out, e,
-                  "# HELP segweb_cache_hits_total Index cache hits (incl. waits on a load in progress).\n"
-                  "# TYPE segweb_cache_hits_total counter\nsegweb_cache_hits_total %llu\n"
-                  "# HELP segweb_cache_misses_total Index cache misses (each starts one index build).\n"
-                  "# TYPE segweb_cache_misses_total counter\nsegweb_cache_misses_total %llu\n"
-                  "# HELP segweb_cache_coalesced_total Misses that waited for a concurrent build.\n"
-                  "# TYPE segweb_cache_coalesced_total counter\nsegweb_cache_coalesced_total %llu\n",
-                  (unsigned long long)(st.hits + st.coalesced), (unsigned long long)st.misses,
-                  (unsigned long long)st.coalesced);
-    ok = ok && put(out, e,
-                   "# HELP segweb_cache_evictions_total Entries evicted for the byte budget.\n"
-                   "# TYPE segweb_cache_evictions_total counter\nsegweb_cache_evictions_total %llu\n"
-                   "# HELP segweb_cache_stale_total Entries dropped because the file changed.\n"
-                   "# TYPE segweb_cache_stale_total counter\nsegweb_cache_stale_total %llu\n",
-                   (unsigned long long)st.evictions, (unsigned long long)st.stale);
-    ok = ok && put(out, e,
-                   "# HELP segweb_cache_bytes Memory held by cached indexes.\n"
-                   "# TYPE segweb_cache_bytes gauge\nsegweb_cache_bytes %zu\n"
-                   "# HELP segweb_cache_budget_bytes The cache byte budget.\n"
-                   "# TYPE segweb_cache_budget_bytes gauge\nsegweb_cache_budget_bytes %zu\n"
-                   "# HELP segweb_cache_entries Cached indexes.\n"
-                   "# TYPE segweb_cache_entries gauge\nsegweb_cache_entries %zu\n",
-                   st.bytes, st.budget, st.entries);
-    ok = ok && put(out, e,
-                   "# HELP segweb_index_builds_total Index builds (decoder_seg_open calls).\n"
-                   "# TYPE segweb_index_builds_total counter\nsegweb_index_builds_total %llu\n"
-                   "# HELP segweb_index_build_failures_total Index builds that failed.\n"
-                   "# TYPE segweb_index_build_failures_total counter\nsegweb_index_build_failures_total %llu\n"
-                   "# HELP segweb_index_seconds_total Time spent building indexes.\n"
-                   "# TYPE segweb_index_seconds_total counter\nsegweb_index_seconds_total %.6f\n",
-                   (unsigned long long)st.loads, (unsigned long long)st.load_failures,
-                   st.load_seconds);
-    return ok;
+    const struct sample s[] = {
+        INT("segweb_cache_hits_total", "counter", "Index cache hits (incl. waits on a load in progress).",
+            st.hits + st.coalesced),
+        INT("segweb_cache_misses_total", "counter", "Index cache misses (each starts one index build).", st.misses),
+        INT("segweb_cache_coalesced_total", "counter", "Misses that waited for a concurrent build.", st.coalesced),
+        INT("segweb_cache_evictions_total", "counter", "Entries evicted for the byte budget.", st.evictions),
+        INT("segweb_cache_stale_total", "counter", "Entries dropped because the file changed.", st.stale),
+        INT("segweb_cache_bytes", "gauge", "Memory held by cached indexes.", st.bytes),
+        INT("segweb_cache_budget_bytes", "gauge", "The cache byte budget.", st.budget),
+        INT("segweb_cache_entries", "gauge", "Cached indexes.", st.entries),
+        INT("segweb_index_builds_total", "counter", "Index builds (decoder_seg_open calls).", st.loads),
+        INT("segweb_index_build_failures_total", "counter", "Index builds that failed.", st.load_failures),
+        REAL("segweb_index_seconds_total", "counter", "Time spent building indexes.", st.load_seconds),
+    };
+    return put_samples(out, e, s, N_OF(s));
 }
 
 /* The encoded-PNG cache. */
@@ -193,22 +199,24 @@ static bool render_png_cache(struct buf *out, struct err *e)
 {
     struct api_png_cache_stats ps;
     api_png_cache_stats(&ps);
-    bool ok = put(out, e,
-                  "# HELP segweb_png_cache_hits_total Frame PNGs answered from the encoded-PNG cache.\n"
-                  "# TYPE segweb_png_cache_hits_total counter\nsegweb_png_cache_hits_total %llu\n"
-                  "# HELP segweb_png_cache_misses_total Frame PNGs encoded (cache on, not cached).\n"
-                  "# TYPE segweb_png_cache_misses_total counter\nsegweb_png_cache_misses_total %llu\n"
-                  "# HELP segweb_png_cache_evictions_total PNGs evicted for the byte budget.\n"
-                  "# TYPE segweb_png_cache_evictions_total counter\nsegweb_png_cache_evictions_total %llu\n",
-                  (unsigned long long)ps.hits, (unsigned long long)ps.misses,
-                  (unsigned long long)ps.evictions);
-    ok = ok && put(out, e,
-                   "# HELP segweb_png_cache_bytes Memory held by cached PNGs (with entry overhead).\n"
-                   "# TYPE segweb_png_cache_bytes gauge\nsegweb_png_cache_bytes %zu\n"
-                   "# HELP segweb_png_cache_budget_bytes --png-cache-mb in bytes (0: off).\n"
-                   "# TYPE segweb_png_cache_budget_bytes gauge\nsegweb_png_cache_budget_bytes %zu\n",
-                   ps.bytes, ps.budget);
-    return ok;
+    const struct sample s[] = {
+        INT("segweb_png_cache_hits_total", "counter", "Frame PNGs answered from the encoded-PNG cache.", ps.hits),
+        INT("segweb_png_cache_misses_total", "counter", "Frame PNGs encoded (cache on, not cached).", ps.misses),
+        INT("segweb_png_cache_evictions_total", "counter", "PNGs evicted for the byte budget.", ps.evictions),
+        INT("segweb_png_cache_bytes", "gauge", "Memory held by cached PNGs (with entry overhead).", ps.bytes),
+        INT("segweb_png_cache_budget_bytes", "gauge", "--png-cache-mb in bytes (0: off).", ps.budget),
+    };
+    return put_samples(out, e, s, N_OF(s));
+}
+
+/* The worker pool. */
+static bool render_workers(struct threadpool *tp, struct buf *out, struct err *e)
+{
+    const struct sample s[] = {
+        INT("segweb_queue_depth", "gauge", "Jobs waiting for a worker.", threadpool_queued(tp)),
+        INT("segweb_workers_busy", "gauge", "Workers running a job.", threadpool_running(tp)),
+    };
+    return put_samples(out, e, s, N_OF(s));
 }
 
 bool metrics_render(void *arg, struct buf *out, struct err *e)
@@ -220,12 +228,7 @@ bool metrics_render(void *arg, struct buf *out, struct err *e)
     snapshot(m, &snap);
     bool ok = render_requests(&snap, out, e);
     if (ok && m->tp)
-        ok = put(out, e,
-                 "# HELP segweb_queue_depth Jobs waiting for a worker.\n"
-                 "# TYPE segweb_queue_depth gauge\nsegweb_queue_depth %zu\n"
-                 "# HELP segweb_workers_busy Workers running a job.\n"
-                 "# TYPE segweb_workers_busy gauge\nsegweb_workers_busy %zu\n",
-                 threadpool_queued(m->tp), threadpool_running(m->tp));
+        ok = render_workers(m->tp, out, e);
     if (ok && m->cache)
         ok = render_cache(m->cache, out, e);
     ok = ok && render_png_cache(out, e);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/text_file.h"
+
 #define URL_MAX 2048
 #define CRED_MAX 1024
 
@@ -62,16 +64,12 @@ const char *upstream_fail_name(enum upstream_fail f)
 /* First line of a file, trailing blanks removed; false when unreadable or empty. */
 static bool read_first_line(const char *what, const char *path, char *out, size_t outsz, struct err *e)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return err_set(e, ERR_INVALID, "%s %s: %s", what, path, strerror(errno));
     char line[CRED_MAX + 2];
-    if (!fgets(line, sizeof line, f))
-        line[0] = 0;
-    fclose(f);
-    size_t n = strcspn(line, "\r\n");
-    while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-        n--;
+    size_t n = 0;
+    if (!text_file_first_line(path, line, sizeof line, &n, e)) {
+        err_prefix(e, "%s %s", what, path);
+        return false;
+    }
     if (!n)
         return err_set(e, ERR_INVALID, "%s %s: the first line is empty", what, path);
     if (n >= outsz)
