@@ -26,9 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "scaleout"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from conftest import SegwebProcess  # noqa: E402
 from scaleout_harness import Nginx, Orthanc, http_request  # noqa: E402
-from segweb_process import SegwebProcess  # noqa: E402
 
 import pydicom  # noqa: E402
 

@@ -15,7 +15,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import uuid
 
@@ -25,11 +24,7 @@ import pytest
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-from segweb_process import SegwebProcess  # noqa: E402
-
-BIN = os.environ.get("SEGWEB_BIN", os.path.join(HERE, "../../build-asan/server/segweb"))
-DATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(HERE, "../../../shared/testdata"))
+from conftest import BIN, TESTDATA as DATA, SegwebProcess  # noqa: E402
 OUT = os.path.join(HERE, "out")
 CHROMIUM = os.environ.get("SEGWEB_CHROMIUM", "/usr/bin/chromium")
 OPACITY = 0.5

@@ -10,8 +10,9 @@ import tempfile
 import pydicom
 import pytest
 
-BIN = os.environ.get("SEGWEB_BIN", "build-asan/server/segweb")
-DATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
+from conftest import BIN, TESTDATA as DATA, needs_binary, needs_corpus
+
+pytestmark = [needs_corpus, needs_binary]
 SEG = os.path.join(DATA, "seg")
 CT3 = os.path.join(DATA, "source/dcmqi_ct3slice")
 

@@ -18,8 +18,9 @@ import pytest
 from PIL import Image
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
-BIN = os.environ.get("SEGWEB_BIN", "build-asan/server/segweb")
-DATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
+from conftest import BIN, TESTDATA as DATA, needs_binary, needs_corpus
+
+pytestmark = [needs_corpus, needs_binary]
 CT = os.path.join(DATA, "source/dcmqi_ct3slice/01.dcm")
 CT_SMALL = os.path.join(DATA, "source/pydicom_ct2/17106.dcm")
 CT_NOWINDOW = os.path.join(DATA, "source/highdicom_ct/ct_image.dcm")

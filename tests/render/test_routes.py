@@ -7,7 +7,6 @@ import io
 import json
 import os
 import shutil
-import sys
 import tempfile
 
 import numpy as np
@@ -16,11 +15,7 @@ import pytest
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-from segweb_process import SegwebProcess  # noqa: E402
-
-BIN = os.environ.get("SEGWEB_BIN", os.path.join(HERE, "../../build-asan/server/segweb"))
-DATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(HERE, "../../../shared/testdata"))
+from conftest import BIN, TESTDATA as DATA, SegwebProcess  # noqa: E402
 LIVER = pydicom.dcmread(os.path.join(DATA, "seg/dcmqi_liver.dcm"), stop_before_pixels=True)
 CT1 = "files/source/dcmqi_ct3slice/01.dcm"
 

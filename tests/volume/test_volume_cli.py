@@ -17,8 +17,9 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 import oracle  # noqa: E402
 
-BIN = os.environ.get("SEGWEB_BIN", "build/server/segweb")
-DATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
+from conftest import BIN, TESTDATA as DATA, needs_binary, needs_corpus  # noqa: E402
+
+pytestmark = [needs_corpus, needs_binary]
 SEGS = sorted(glob.glob(os.path.join(DATA, "seg", "*.dcm")))
 NAMES = [os.path.basename(p)[:-4] for p in SEGS]
 

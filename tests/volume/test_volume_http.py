@@ -20,11 +20,10 @@ import pytest
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, HERE)
 import oracle  # noqa: E402
-from conftest import SegwebProcess  # noqa: E402
+from conftest import BIN, TESTDATA as DATA, SegwebProcess, needs_binary, needs_corpus  # noqa: E402
 from test_volume_cli import assert_same_world, reference  # noqa: E402
 
-BIN = os.environ.get("SEGWEB_BIN", "build/server/segweb")
-DATA = os.environ.get("SEGWEB_TESTDATA", os.path.join(HERE, "../../../shared/testdata"))
+pytestmark = [needs_corpus, needs_binary]
 SEGDIR = os.path.join(DATA, "seg")
 SEGS = sorted(glob.glob(os.path.join(SEGDIR, "*.dcm")))
 NAMES = [os.path.basename(p)[:-4] for p in SEGS]

@@ -17,10 +17,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import segvol  # noqa: E402
-from conftest import BIN, SegwebProcess, multipart  # noqa: E402
+from conftest import BIN, TESTDATA, SegwebProcess, multipart  # noqa: E402
 
-TESTDATA = os.environ.get('SEGWEB_TESTDATA') or os.path.join(os.path.dirname(__file__), '..', '..', '..',
-                                                             'shared', 'testdata')
 SRC = os.path.join(TESTDATA, 'source', 'dcmqi_ct3slice')
 SEG = os.path.join(TESTDATA, 'seg', 'dcmqi_liver.dcm')
 BOUNDARY = 'segweb-writer-post-b0undary'

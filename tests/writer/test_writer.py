@@ -28,9 +28,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(__file__))
 import segvol  # noqa: E402
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-BIN = os.environ.get('SEGWEB_BIN') or os.path.join(REPO, 'build', 'server', 'segweb')
-TESTDATA = os.environ.get('SEGWEB_TESTDATA') or os.path.join(REPO, '..', 'shared', 'testdata')
+from conftest import BIN, TESTDATA  # noqa: E402
 SEG = os.path.join(TESTDATA, 'seg')
 SRC = os.path.join(TESTDATA, 'source')
 SANITIZER_MARKS = ('AddressSanitizer', 'LeakSanitizer', 'runtime error:', 'UndefinedBehaviorSanitizer')
