@@ -339,7 +339,7 @@ static bool volume_part(struct inputs *in, const struct upart *p, size_t i, cons
         strcmp(p->media, "application/octet-stream"))
         return err_set(e, ERR_UNSUPPORTED, "part %zu is %s: label parts are application/x-nifti, application/gzip, "
                                            "application/x-nrrd or image/png", i + 1, p->media);
-    size_t slot;
+    size_t slot = 0; /* set by label_slot on success; GCC -O3 cannot see it */
     if (!label_slot(in, &slot, e))
         return false;
     if (!(in->labels[slot] = writer_labels_open_file(p->path, &opt->limits, e))) {

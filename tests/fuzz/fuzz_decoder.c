@@ -4,11 +4,16 @@
  * read and encoded as gray and RGBA PNG, and the index is rendered as JSON.
  * Both JSON documents (the index, and the DICOM JSON of /metadata) must
  * always build and be valid UTF-8, whatever the object's character set and
- * bytes (a NULL from jansson used to become a 500 "out of memory"). */
+ * bytes (a NULL from jansson used to become a 500 "out of memory"). The object is
+ * also transcoded to Explicit VR LE and its Pixel Data bulk value read (both decode
+ * every frame: decoder/transcode_dcmtk.cc, transcode_seg.c); failing is fine,
+ * crashing is not. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/index_json.h"
 #include "common/utf8.h"
@@ -16,6 +21,7 @@
 #include "decoder/frame.h"
 #include "decoder/png_encode.h"
 #include "decoder/seg.h"
+#include "decoder/transcode.h"
 #include "fuzz_seg.h"
 
 #define MAX_FRAMES 16
@@ -67,5 +73,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         decoder_pixels_free(&px);
     }
     decoder_seg_free(idx);
+    char out[4200];
+    snprintf(out, sizeof out, "%s.le", path);
+    struct err te = ERR_INIT;
+    if (!decoder_transcode(path, DECODER_TS_EXPLICIT_LE, out, 16u << 20, &te) && te.code == ERR_OK)
+        abort();
+    unlink(out);
+    struct buf bulk = {0};
+    te = (struct err)ERR_INIT;
+    if (!decoder_bulkdata(path, 0x7FE00010u, 16u << 20, &bulk, &te) && te.code == ERR_OK)
+        abort();
+    buf_free(&bulk);
     return 0;
 }
