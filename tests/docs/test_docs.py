@@ -56,3 +56,98 @@ def test_backticked_paths_exist(doc):
         if not glob.glob(os.path.join(REPO, base)):
             missing.append(p)
     assert not missing, f"{os.path.relpath(doc, REPO)} names paths that do not exist: {missing}"
+
+
+def section(text, heading):
+    """The text of a Markdown section from its heading to the next of the same level."""
+    level = heading.split(" ")[0]
+    start = text.index(heading + "\n")
+    m = re.compile(r"^" + level + r" ", re.M).search(text, start + len(heading) + 1)
+    return text[start:m.start() if m else len(text)]
+
+
+def table_rows(text):
+    """Data rows of the Markdown tables in text, as lists of stripped cells."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("|") and not re.match(r"^\|[-| ]+\|$", line):
+            rows.append([c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]])
+    return rows
+
+
+def route_table():
+    """(pattern, method) of every row of api/route_table.c."""
+    src = read(os.path.join(REPO, "api", "route_table.c"))
+    rows = re.findall(r'^\s*\{"([^"]+)",\s*"[a-z_]+",\s*(API_GET|API_POST|API_DELETE)\b', src, re.M)
+    assert len(rows) > 30, "api/route_table.c: rows not found (format changed?)"
+    return {(p, m[4:]) for p, m in rows}
+
+
+def test_every_route_documented():
+    rows = table_rows(section(read(os.path.join(REPO, "docs", "HTTP.md")), "## Every route"))
+    documented = {(r[0].strip("`"), r[1]) for r in rows[1:]}
+    code = route_table()
+    assert not code - documented, f"routes missing from docs/HTTP.md's 'Every route': {sorted(code - documented)}"
+    assert not documented - code, f"docs/HTTP.md's 'Every route' has rows api/route_table.c lacks: {sorted(documented - code)}"
+
+
+def serve_help():
+    """{flag: (env, default, range)} from `segweb serve --help` (server/config.c's table)."""
+    out = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True, timeout=30).stdout
+    flags, flag = {}, None
+    for line in out.splitlines():
+        m = re.match(r"^  (--[a-z0-9-]+)", line)
+        if m:
+            flag = m.group(1)
+            continue
+        m = re.match(r"^\s+env (SEGWEB_[A-Z0-9_]+)(.*)$", line)
+        if m and flag:
+            env, rest = m.groups()
+            d = re.search(r"default '([^']*)'", rest)
+            default = d.group(1) if d else ("0" if "a flag, off" in rest else "")
+            r = re.search(r"(\d+)\.\.(\d+)", rest)
+            flags[flag] = (env, default, (int(r.group(1)), int(r.group(2))) if r else None)
+    assert len(flags) > 20, f"`segweb serve --help` format changed:\n{out}"
+    return flags
+
+
+def number(text):
+    """A limit as the docs write it: 1048576, 2^31-1, 10^8."""
+    text = text.replace("^", "**")
+    assert re.fullmatch(r"[0-9*+\- ]+", text), text
+    return int(eval(text))  # digits and operators only (checked above)
+
+
+def doc_default(cell):
+    cell = cell.replace("`", "").strip()
+    if cell in ("none", "system CAs"):
+        return ""
+    if cell == "off":
+        return "0"
+    return cell.split(" (")[0]
+
+
+@needs_binary
+def test_serve_options_documented_with_their_defaults():
+    rows = table_rows(section(read(os.path.join(REPO, "docs", "HTTP.md")), "## Configuration"))
+    doc = {}
+    for r in rows:
+        if r[0].startswith("`--"):
+            doc[r[0].strip("`")] = r
+    code = serve_help()
+    assert set(code) == set(doc), (f"docs/HTTP.md Configuration vs `segweb serve --help`: missing "
+                                   f"{sorted(set(code) - set(doc))}, not in the code {sorted(set(doc) - set(code))}")
+    wrong = []
+    for flag, (env, default, rng) in sorted(code.items()):
+        row = doc[flag]
+        if row[1].strip("`") != env:
+            wrong.append(f"{flag}: env {row[1]} != {env}")
+        if doc_default(row[2]) != default:
+            wrong.append(f"{flag}: default {row[2]!r} != {default!r}")
+        if rng:
+            lo, _, hi = row[3].partition("..")
+            if not hi or (number(lo), number(hi)) != rng:
+                wrong.append(f"{flag}: limits {row[3]!r} != {rng[0]}..{rng[1]}")
+        elif row[3]:
+            wrong.append(f"{flag}: limits {row[3]!r}, the code has none")
+    assert not wrong, "docs/HTTP.md Configuration disagrees with server/config.c:\n" + "\n".join(wrong)
