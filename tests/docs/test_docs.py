@@ -151,3 +151,54 @@ def test_serve_options_documented_with_their_defaults():
         elif row[3]:
             wrong.append(f"{flag}: limits {row[3]!r}, the code has none")
     assert not wrong, "docs/HTTP.md Configuration disagrees with server/config.c:\n" + "\n".join(wrong)
+
+
+def readme_command_line():
+    return section(read(os.path.join(REPO, "README.md")), "## Command line")
+
+
+def command_block(doc, command):
+    """The README's lines for one subcommand: each `segweb COMMAND ...` line and the
+    indented lines that continue it."""
+    out, inside = [], False
+    for line in doc.splitlines():
+        if line.startswith("segweb "):
+            inside = line.split()[1] == command
+        elif not line.startswith(" "):
+            inside = False
+        if inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+@needs_binary
+def test_every_subcommand_and_option_in_readme():
+    out = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=30).stdout
+    commands = re.findall(r"^  ([a-z]+) ", out, re.M)
+    assert len(commands) >= 8, f"`segweb --help` format changed:\n{out}"
+    doc = readme_command_line()
+    missing = [c for c in commands if not re.search(r"^segweb " + c + r"\b", doc, re.M)]
+    assert not missing, f"README.md Command line lacks subcommands {missing}"
+    wrong = []
+    for c in commands:
+        if c == "serve":
+            continue  # its options: test_serve_options_documented_with_their_defaults
+        # usage text: from --help, or from the usage error of those that take no --help
+        p = subprocess.run([BIN, c, "--help"], capture_output=True, text=True, timeout=30)
+        usage = p.stdout + p.stderr
+        if "usage" not in usage:
+            p = subprocess.run([BIN, c], capture_output=True, text=True, timeout=30)
+            usage = p.stdout + p.stderr
+        block = command_block(doc, c)
+        for opt in sorted(set(re.findall(r"(--[a-z][a-z0-9-]*)", usage)) - {"--help"}):
+            if not re.search(re.escape(opt) + r"\b", block):
+                wrong.append(f"{c} {opt}")
+    assert not wrong, f"README.md Command line lacks options: {wrong}"
+
+
+def test_every_script_in_readme():
+    rows = table_rows(section(read(os.path.join(REPO, "README.md")), "## Layout"))
+    listed = " ".join(r[0] for r in rows)
+    scripts = sorted(os.listdir(os.path.join(REPO, "scripts")))
+    missing = [s for s in scripts if f"scripts/{s}" not in listed and f"`scripts/{s}`" not in " ".join(" ".join(r) for r in rows)]
+    assert not missing, f"README.md's scripts table lacks {missing}"
