@@ -11,6 +11,7 @@ server/config.c (through `segweb serve --help`), the CLI's --help and the tree.
   README's Command line block;
 - every script in scripts/ is in the README's scripts table.
 The oracle is the code itself (route table, --help), never the docs. Runs in ~1 s."""
+import concurrent.futures
 import glob
 import os
 import re
@@ -171,6 +172,14 @@ def command_block(doc, command):
     return "\n".join(out)
 
 
+def usage_of(command):
+    """Its usage text: from --help, or from the usage error of those that take no --help."""
+    p = subprocess.run([BIN, command, "--help"], capture_output=True, text=True, timeout=30)
+    if "usage" not in p.stdout + p.stderr:
+        p = subprocess.run([BIN, command], capture_output=True, text=True, timeout=30)
+    return p.stdout + p.stderr
+
+
 @needs_binary
 def test_every_subcommand_and_option_in_readme():
     out = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=30).stdout
@@ -180,15 +189,10 @@ def test_every_subcommand_and_option_in_readme():
     missing = [c for c in commands if not re.search(r"^segweb " + c + r"\b", doc, re.M)]
     assert not missing, f"README.md Command line lacks subcommands {missing}"
     wrong = []
-    for c in commands:
-        if c == "serve":
-            continue  # its options: test_serve_options_documented_with_their_defaults
-        # usage text: from --help, or from the usage error of those that take no --help
-        p = subprocess.run([BIN, c, "--help"], capture_output=True, text=True, timeout=30)
-        usage = p.stdout + p.stderr
-        if "usage" not in usage:
-            p = subprocess.run([BIN, c], capture_output=True, text=True, timeout=30)
-            usage = p.stdout + p.stderr
+    others = [c for c in commands if c != "serve"]  # serve: test_serve_options_documented_...
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:  # each start loads DCMTK's dictionary
+        usages = pool.map(usage_of, others)
+    for c, usage in zip(others, usages):
         block = command_block(doc, c)
         for opt in sorted(set(re.findall(r"(--[a-z][a-z0-9-]*)", usage)) - {"--help"}):
             if not re.search(re.escape(opt) + r"\b", block):
