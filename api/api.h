@@ -55,6 +55,14 @@ struct file_cache *api_index_cache_new(size_t budget_bytes, struct err *e);
 struct file_cache *api_index_cache_new_limited(size_t budget_bytes, const struct seg_limits *limits,
                                               struct err *e);
 
+/* The service's index cache: objects of ctx->store and of the pull-through object
+ * cache (ctx->pull) are loaded from their persisted indexes (store/seg_index.h) and
+ * persisted when parsed; limits are ctx->stow_limits. ctx is borrowed, read at each
+ * load (its fields may be set after this call) and must outlive the cache. At most
+ * max_open unreferenced indexes keep their file open (the rest reopen on a hit). */
+struct file_cache *api_index_cache_new_persisted(size_t budget_bytes, size_t max_open, const struct api_ctx *ctx,
+                                                 struct err *e);
+
 /* --max-total-pixels for R/segments/{n}/total.png (api/volume_routes.c); 0: 100 million. */
 void api_volume_limits_set(uint64_t total_pixels);
 

@@ -46,7 +46,7 @@ bool api_content_id(const char *path, const struct stat *st, uint64_t *id, struc
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return err_set(e, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO, "open %s: %s", path, strerror(errno));
+        return err_set(e, err_code_from_errno(errno), "open %s: %s", path, strerror(errno));
     uint8_t *b = malloc(BLOCK);
     if (!b) {
         close(fd);

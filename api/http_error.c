@@ -25,6 +25,7 @@ static const struct {
     {ERR_UPSTREAM, 502, 0xA700},    /* the upstream archive failed: nothing cached */
     {ERR_TIMEOUT, 504, 0xA700},
     {ERR_NOT_ACCEPTABLE, 406, 0xC000},
+    {ERR_EXHAUSTED, 503, 0xA700},   /* out of descriptors: retry, the file is not to blame */
 };
 
 /* HTTP status of each refusal (enum api_refusal order). */
@@ -48,9 +49,9 @@ unsigned api_stow_reason_from_err(enum err_code code)
     return 0x0110;
 }
 
-int api_stow_status(size_t stored, size_t failed)
+int api_stow_status(size_t stored, size_t failed, size_t exhausted)
 {
-    return failed == 0 ? 200 : stored ? 202 : 409;
+    return failed == 0 ? 200 : stored ? 202 : exhausted ? 503 : 409;
 }
 
 int api_status_of_refusal(enum api_refusal why)
@@ -122,12 +123,15 @@ void api_response_error(struct api_response *r, int status, const char *message)
 
 void api_response_from_err(struct api_response *r, const struct err *e)
 {
-    api_response_error(r, api_status_from_err(e->code), e->msg);
+    api_response_fail(r, e->code, e->msg);
 }
 
 void api_response_fail(struct api_response *r, enum err_code code, const char *message)
 {
-    api_response_error(r, api_status_from_err(code), message);
+    int status = api_status_from_err(code);
+    api_response_error(r, status, message);
+    if (status == 503)
+        api_response_header_set(r, "Retry-After", "1"); /* a passing shortage (memory, descriptors) */
 }
 
 void api_response_refuse(struct api_response *r, enum api_refusal why, const char *message)

@@ -21,8 +21,10 @@ unsigned api_stow_reason_from_err(enum err_code code);
 #define API_STOW_MISMATCH 0xA900           /* does not match SOP class / target study */
 #define API_STOW_CANNOT_UNDERSTAND 0xC000
 
-/* The status of a Store Instances Response: 200 all stored, 202 some, 409 none. */
-int api_stow_status(size_t stored, size_t failed);
+/* The status of a Store Instances Response: 200 all stored, 202 some, 409 none;
+ * 503 (send Retry-After) when none was stored and `exhausted` of the failures were
+ * the process running out of descriptors (ERR_EXHAUSTED): not the objects' fault. */
+int api_stow_status(size_t stored, size_t failed, size_t exhausted);
 
 /* Standard reason phrase ("Not Found"), or "Error". */
 const char *api_status_reason(int status);

@@ -152,7 +152,8 @@ bool api_path_confine_open(const char *root_real, const char *rel, char *out, si
         return err_set(e, ERR_PARSE, "file path too long");
     int rootfd = open(root_real, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
-        return err_set(e, ERR_NOT_FOUND, "files root %s: %s", root_real, strerror(errno));
+        return err_set(e, errno == EMFILE || errno == ENFILE ? ERR_EXHAUSTED : ERR_NOT_FOUND, "files root %s: %s",
+                       root_real, strerror(errno));
     int f = -1;
     if (!atomic_load_explicit(&no_openat2, memory_order_relaxed)) {
         f = open_beneath(rootfd, rel);
@@ -162,7 +163,10 @@ bool api_path_confine_open(const char *root_real, const char *rel, char *out, si
     }
     if (f < 0 && atomic_load_explicit(&no_openat2, memory_order_relaxed))
         f = open_walk(rootfd, root_real, rel);
+    int saved = errno;
     close(rootfd);
+    if (f < 0 && (saved == EMFILE || saved == ENFILE)) /* out of descriptors: not the file's fault */
+        return err_set(e, ERR_EXHAUSTED, "cannot open %s: %s", rel, strerror(saved));
     if (f < 0)
         return err_set(e, ERR_NOT_FOUND, "file not found below files root: %s", rel);
     if (fstat(f, st) || !S_ISREG(st->st_mode)) {

@@ -18,6 +18,7 @@
 
 #include "decoder/decoder.h"
 #include "store/cache_objects.h"
+#include "store/seg_index.h"
 #include "upstream/upstream.h"
 
 #define CLASS_TABLE 4096
@@ -231,6 +232,7 @@ struct fill {
     bool single;         /* the body is the object itself (application/dicom) */
     uint32_t parts;
     bool part_ok;
+    struct seg_index *idx; /* the checked index of the filled object, persisted after the fill */
 };
 
 static bool write_all(struct fill *f, const void *data, size_t n, struct err *e)
@@ -354,7 +356,10 @@ static bool fill_fn(void *arg, int fd, const char *tmp_path, uint64_t max_bytes,
         ok = err_set(e, ERR_UPSTREAM, "upstream: the object's UIDs (%.64s / %.64s / %.64s) differ from the URL's",
                      idx->study_uid ? idx->study_uid : "", idx->series_uid ? idx->series_uid : "",
                      idx->sop_instance_uid ? idx->sop_instance_uid : "");
-    decoder_seg_free(idx);
+    if (ok)
+        f->idx = idx; /* its descriptor is the temp file's, renamed into the cache as is */
+    else
+        decoder_seg_free(idx);
     return ok;
 }
 
@@ -364,6 +369,11 @@ bool api_pull_seg(struct api_pull *p, const char *study, const char *series, con
     struct fill f = {.p = p, .study = study, .series = series, .sop = sop, .fd = -1};
     enum store_cache_how how = STORE_CACHE_HIT;
     bool ok = store_cache_get(p->cache, sop, fill_fn, &f, path, pathsz, &how, e);
+    if (ok && f.idx && how == STORE_CACHE_FILLED) { /* persisted now: no DCMTK parse after a restart */
+        struct err se = ERR_INIT;
+        store_seg_index_save(NULL, p->cache, path, f.idx, &se);
+    }
+    decoder_seg_free(f.idx);
     if (pulled)
         *pulled = how != STORE_CACHE_HIT;
     if (how == STORE_CACHE_FILLED) {
@@ -386,6 +396,8 @@ bool api_pull_cached(struct api_pull *p, const char *sop, char *path, size_t pat
 }
 
 void api_pull_release(struct api_pull *p, const char *sop) { store_cache_release(p->cache, sop); }
+
+struct store_cache *api_pull_objects(struct api_pull *p) { return p ? p->cache : NULL; }
 
 bool api_pull_ping(struct api_pull *p, struct err *e) { return upstream_ping(p->up, e); }
 

@@ -65,6 +65,9 @@ bool api_pull_seg(struct api_pull *p, const char *study, const char *series, con
                   size_t pathsz, bool *pulled, struct err *e);
 void api_pull_release(struct api_pull *p, const char *sop);
 
+/* The object cache (for its persisted indexes, store/seg_index.h); NULL for p NULL. */
+struct store_cache *api_pull_objects(struct api_pull *p);
+
 /* Whether the SEG sop is in the object cache (no upstream request). Pins like
  * api_pull_seg when it is. */
 bool api_pull_cached(struct api_pull *p, const char *sop, char *path, size_t pathsz);

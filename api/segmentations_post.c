@@ -416,10 +416,12 @@ static bool write_and_store(struct api_ctx *ctx, const struct api_request *req, 
     }
     struct store_attrs a;
     api_store_attrs_from_index(idx, &a);
-    decoder_seg_free(idx);
     enum store_put_result put = STORE_PUT_STORED;
     ok = store_instance_put(ctx->store, tmp, &a, &put, e);
     tmp[0] = 0; /* consumed either way */
+    if (ok && put == STORE_PUT_STORED)
+        api_store_index_persist(ctx->store, &a, idx); /* no parse after a restart */
+    decoder_seg_free(idx);
 out:
     if (tmp[0])
         unlink(tmp);

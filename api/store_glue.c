@@ -1,10 +1,12 @@
 /* See store_glue.h. */
 #include "api/store_glue.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/utf8.h"
+#include "store/seg_index.h"
 
 bool api_store_lookup_none(void *arg, const struct api_resource *res, char *path, size_t pathsz,
                            struct err *e)
@@ -53,8 +55,10 @@ static bool is_seg_class(const char *cls)
 }
 
 bool api_store_attrs_any(const char *path, const struct seg_limits *limits, struct store_attrs *a,
-                         char *sop_class, size_t sop_class_size, struct err *e)
+                         char *sop_class, size_t sop_class_size, struct seg_index **keep, struct err *e)
 {
+    if (keep)
+        *keep = NULL;
     char sop[API_UID_MAX + 1];
     decoder_file_uids(path, sop_class, sop_class_size, sop, sizeof sop);
     if (is_seg_class(sop_class)) { /* a SEG must decode: it is validated here, at STOW */
@@ -62,7 +66,10 @@ bool api_store_attrs_any(const char *path, const struct seg_limits *limits, stru
         if (!idx)
             return false;
         api_store_attrs_from_index(idx, a);
-        decoder_seg_free(idx);
+        if (keep)
+            *keep = idx;
+        else
+            decoder_seg_free(idx);
         return true;
     }
     struct decoder_attrs d;
@@ -100,7 +107,15 @@ bool api_store_attrs_file(void *arg, const char *path, struct store_attrs *a, st
 {
     (void)arg;
     char cls[API_UID_MAX + 1];
-    return api_store_attrs_any(path, NULL, a, cls, sizeof cls, e);
+    return api_store_attrs_any(path, NULL, a, cls, sizeof cls, NULL, e);
+}
+
+void api_store_index_persist(struct store *s, const struct store_attrs *a, const struct seg_index *idx)
+{
+    char path[PATH_MAX];
+    struct err e = ERR_INIT;
+    if (idx && store_instance_path(s, a->study_uid, a->series_uid, a->sop_uid, path, sizeof path, &e))
+        store_seg_index_save(s, NULL, path, idx, &e); /* best effort: a first open persists it too */
 }
 
 bool api_store_lookup_store(void *arg, const struct api_resource *res, char *path, size_t pathsz,

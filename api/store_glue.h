@@ -22,9 +22,16 @@ void api_store_url(const char *base, const struct store_attrs *a, enum api_level
 /* The index attributes of any DICOM object at path: a SEG through the decoder
  * (validated under limits, NULL: defaults), anything else from its header
  * (decoder/attrs.h). sop_class receives its SOP Class UID ("" when it does not
- * parse). False with e set (the decoder's error for a SEG). */
+ * parse). keep (may be NULL) receives a SEG's index (new, caller frees; NULL for
+ * other objects), e.g. for api_store_index_persist once stored. False with e set
+ * (the decoder's error for a SEG). */
 bool api_store_attrs_any(const char *path, const struct seg_limits *limits, struct store_attrs *a,
-                         char *sop_class, size_t sop_class_size, struct err *e);
+                         char *sop_class, size_t sop_class_size, struct seg_index **keep, struct err *e);
+
+/* After store_instance_put said STORED for a (whose upload idx was built from):
+ * persists idx beside the stored file (store/seg_index.h), so that no request,
+ * even after a restart, parses it again. Best effort; idx NULL does nothing. */
+void api_store_index_persist(struct store *s, const struct store_attrs *a, const struct seg_index *idx);
 
 bool api_store_attrs_file(void *arg, const char *path, struct store_attrs *a, struct err *e);
 

@@ -252,7 +252,7 @@ static bool part_media_ok(const struct part *p)
 /* A DICOM object (its attributes in o->a) into the store, unless it belongs to
  * another study than the target. */
 static void part_put(struct api_ctx *ctx, const struct api_request *req, const struct part *p,
-                     struct outcome *o)
+                     const struct seg_index *idx, struct outcome *o)
 {
     cp(o->sop, sizeof o->sop, o->a.sop_uid);
     enum store_put_result res = STORE_PUT_STORED;
@@ -267,6 +267,8 @@ static void part_put(struct api_ctx *ctx, const struct api_request *req, const s
         err_set(&o->e, ERR_INVALID, "SOP Instance UID %s is stored with other content", o->sop);
     } else {
         o->stored = true;
+        if (res == STORE_PUT_STORED) /* idx (a SEG's) persisted beside it: no parse after a restart */
+            api_store_index_persist(ctx->store, &o->a, idx);
     }
 }
 
@@ -274,6 +276,7 @@ static void part_put(struct api_ctx *ctx, const struct api_request *req, const s
 static void part_store(struct api_ctx *ctx, const struct api_request *req, const struct part *p,
                        size_t i, struct outcome *o)
 {
+    struct seg_index *idx = NULL; /* a SEG's index, built while validating it */
     memset(o, 0, sizeof *o);
     if (!p->complete) {
         o->reason = api_stow_reason_from_err(ERR_PARSE);
@@ -282,15 +285,16 @@ static void part_store(struct api_ctx *ctx, const struct api_request *req, const
         o->reason = API_STOW_CANNOT_UNDERSTAND;
         err_set(&o->e, ERR_UNSUPPORTED, "part %zu is %s, not application/dicom", i + 1,
                 p->content_type);
-    } else if (!api_store_attrs_any(p->path, ctx->stow_limits, &o->a, o->cls, sizeof o->cls, &o->e)) {
+    } else if (!api_store_attrs_any(p->path, ctx->stow_limits, &o->a, o->cls, sizeof o->cls, &idx, &o->e)) {
         char c2[API_UID_MAX + 1];
         decoder_file_uids(p->path, c2, sizeof c2, o->sop, sizeof o->sop);
         o->reason = api_stow_reason_from_err(o->e.code);
         if (o->e.code == ERR_UNSUPPORTED && *o->cls && is_seg_class(o->cls))
             o->reason = API_STOW_CANNOT_UNDERSTAND; /* a SEG in a transfer syntax we cannot read */
     } else {
-        part_put(ctx, req, p, o);
+        part_put(ctx, req, p, idx, o);
     }
+    decoder_seg_free(idx);
 }
 
 /* The Store Instances Response being built. */
@@ -299,7 +303,7 @@ struct stow_doc {
     json_t *ok_items, *bad_items;
     char study_url[API_UID_MAX + 16];
     bool one_study;
-    size_t stored, failed;
+    size_t stored, failed, exhausted; /* exhausted: failed for want of descriptors */
 };
 
 static void doc_add(struct stow_doc *d, const struct outcome *o)
@@ -324,6 +328,7 @@ static void doc_add(struct stow_doc *d, const struct outcome *o)
     set_if(item, "00000902", "LO", o->e.msg); /* Error Comment: the reason in words */
     json_array_append_new(d->bad_items, item);
     d->failed++;
+    d->exhausted += o->e.code == ERR_EXHAUSTED;
 }
 
 /* The document (RetrieveURL of the study when there is one, failed, stored); d's arrays consumed. */
@@ -353,7 +358,7 @@ void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct a
         api_response_fail(r, ERR_INTERNAL, "upload state missing");
         return;
     }
-    struct stow_doc d = {ctx->url_base ? ctx->url_base : "", json_array(), json_array(), "", true, 0, 0};
+    struct stow_doc d = {ctx->url_base ? ctx->url_base : "", json_array(), json_array(), "", true, 0, 0, 0};
     for (size_t i = 0; i < st->n; i++) {
         struct outcome o;
         part_store(ctx, req, &st->parts[i], i, &o);
@@ -366,8 +371,10 @@ void api_stow_store(struct api_ctx *ctx, const struct api_request *req, struct a
         api_response_from_err(r, &e);
         return;
     }
-    r->status = api_stow_status(d.stored, d.failed);
+    r->status = api_stow_status(d.stored, d.failed, d.exhausted);
     api_response_header_set(r, "Cache-Control", "no-store");
+    if (r->status == 503)
+        api_response_header_set(r, "Retry-After", "1");
     if (d.failed)
         snprintf(r->error, sizeof r->error, "%zu of %zu parts not stored", d.failed, st->n);
 }

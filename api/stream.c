@@ -107,8 +107,9 @@ bool api_stream_take_file(struct api_stream *s, const char *path, struct api_str
             return err_set(e, ERR_NOT_FOUND, "instance file missing: %s", strerror(errno));
     }
     if (f->fd >= 0 ? fstat(f->fd, &st) : stat(path, &st)) {
+        int saved = errno;
         api_stream_file_release(f);
-        return err_set(e, ERR_NOT_FOUND, "instance file missing: %s", strerror(errno));
+        return err_set(e, err_code_from_errno(saved), "instance file missing: %s", strerror(saved));
     }
     f->path = strdup(path);
     if (!f->path) {

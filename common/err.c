@@ -1,5 +1,6 @@
 #include "common/err.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +49,21 @@ const char *err_code_name(enum err_code code)
     case ERR_UPSTREAM: return "upstream";
     case ERR_TIMEOUT: return "timeout";
     case ERR_NOT_ACCEPTABLE: return "not_acceptable";
+    case ERR_EXHAUSTED: return "exhausted";
     }
     return "unknown";
+}
+
+enum err_code err_code_from_errno(int errnum)
+{
+    switch (errnum) {
+    case ENOENT:
+    case ENOTDIR: return ERR_NOT_FOUND;
+    case EMFILE:
+    case ENFILE: return ERR_EXHAUSTED;
+    case ENOSPC:
+    case EDQUOT: return ERR_NO_SPACE;
+    case ENOMEM: return ERR_NOMEM;
+    default: return ERR_IO;
+    }
 }

@@ -24,6 +24,8 @@ enum err_code {
     ERR_UPSTREAM,    /* the upstream archive failed or answered garbage: 502 */
     ERR_TIMEOUT,     /* the upstream archive did not answer in time: 504 */
     ERR_NOT_ACCEPTABLE, /* the representation asked for cannot be produced: 406 */
+    ERR_EXHAUSTED,   /* the process ran out of descriptors (EMFILE, ENFILE): 503 + Retry-After,
+                        never an error blamed on the request or the file */
 };
 
 struct err {
@@ -40,6 +42,10 @@ bool err_set(struct err *e, enum err_code code, const char *fmt, ...)
 
 /* Puts "context: " in front of an existing message. */
 void err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The code for a failed system call's errno: ENOENT/ENOTDIR not found, EMFILE/ENFILE
+ * exhausted, ENOSPC/EDQUOT no space, ENOMEM no memory, anything else I/O. */
+enum err_code err_code_from_errno(int errnum);
 
 /* Short stable name of a code ("invalid", "not_found", ...). */
 const char *err_code_name(enum err_code code);

@@ -1,7 +1,13 @@
 /* One mutex guards the hash table, the LRU list and the counters; loads run
  * outside it. A loading entry is in the table so later misses find it and wait
  * on the cache's condition variable. An entry leaves the table when evicted,
- * stale or failed ("detached") and is freed when its last reference goes. */
+ * stale or failed ("detached") and is freed when its last reference goes.
+ *
+ * Descriptors: READY entries whose value holds an open file are counted
+ * (c->n_open); past c->max_open, trim() closes the least recently used ones that
+ * nobody references, walking the LRU list from its tail. A hit on a closed entry
+ * reopens it under the lock (an open and an fstat, microseconds) before the
+ * reference is handed out, so a value is never closed while in use. */
 #include "common/file_cache.h"
 #include "common/lru.h"
 
@@ -24,6 +30,7 @@ struct file_cache_entry {
     size_t bytes;
     unsigned refs;
     bool attached;
+    bool open; /* the value holds its descriptor (with a close_fn) */
     struct file_cache_entry *hnext;       /* bucket chain */
     struct lru_node lru; /* in the LRU list while READY and attached */
 };
@@ -38,7 +45,35 @@ struct file_cache {
     file_cache_free_fn free_fn;
     void *arg;
     struct file_cache_stats st;
+    size_t n_open, max_open;
+    file_cache_close_fn close_fn;
+    file_cache_reopen_fn reopen_fn;
 };
+
+void file_cache_set_descriptors(struct file_cache *c, size_t max_open, file_cache_close_fn close_fn,
+                                file_cache_reopen_fn reopen_fn)
+{
+    pthread_mutex_lock(&c->mu);
+    c->max_open = max_open ? max_open : 1;
+    c->close_fn = close_fn;
+    c->reopen_fn = reopen_fn;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Closes descriptors of unreferenced entries, least recently used first, while
+ * more than max_open are open. Lock held. */
+static void trim(struct file_cache *c)
+{
+    for (struct lru_node *n = c->lru.tail; n && c->close_fn && c->n_open > c->max_open; n = n->prev) {
+        struct file_cache_entry *en = LRU_ENTRY(n, struct file_cache_entry, lru);
+        if (en->open && !en->refs) {
+            c->close_fn(en->value);
+            en->open = false;
+            c->n_open--;
+            c->st.closes++;
+        }
+    }
+}
 
 static uint64_t fnv(const char *s)
 {
@@ -87,6 +122,10 @@ static void detach(struct file_cache *c, struct file_cache_entry *en)
     if (en->state == READY) {
         lru_unlink(&c->lru, &en->lru);
         c->bytes -= en->bytes;
+    }
+    if (en->open) { /* it closes when freed: no longer counted */
+        en->open = false;
+        c->n_open--;
     }
     c->entries--;
     en->attached = false;
@@ -148,6 +187,7 @@ static struct file_cache_entry *use(struct file_cache *c, struct file_cache_entr
         c->st.hits++;
         lru_unlink(&c->lru, &en->lru);
         lru_push_front(&c->lru, &en->lru);
+        trim(c); /* after a reopen; en is referenced, so stays open */
     }
     if (en->state == FAILED) {
         if (e && e->code == ERR_OK)
@@ -210,7 +250,12 @@ static struct file_cache_entry *loaded(struct file_cache *c, struct file_cache_e
     if (en->attached) {
         c->bytes += bytes;
         lru_push_front(&c->lru, &en->lru);
+        if (c->close_fn) {
+            en->open = true;
+            c->n_open++;
+        }
         evict(c);
+        trim(c);
     }
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
@@ -223,6 +268,25 @@ struct file_cache_entry *file_cache_get_at(struct file_cache *c, const char *pat
     uint64_t h = fnv(path);
     pthread_mutex_lock(&c->mu);
     struct file_cache_entry *en = lookup(c, path, h, id);
+    if (en && en->state == READY && !en->open && c->reopen_fn) {
+        struct err re = ERR_INIT;
+        if (c->reopen_fn(en->value, load_path ? load_path : path, &en->id, &re)) {
+            en->open = true;
+            c->n_open++;
+            c->st.reopens++;
+        } else if (re.code == ERR_EXHAUSTED) { /* out of descriptors: so would a load be */
+            pthread_mutex_unlock(&c->mu);
+            if (e && e->code == ERR_OK)
+                *e = re;
+            return NULL;
+        } else { /* no longer that file: load it again */
+            c->st.stale++;
+            detach(c, en);
+            if (!en->refs)
+                entry_destroy(c, en);
+            en = NULL;
+        }
+    }
     if (en)
         return use(c, en, e);
     c->st.misses++;
@@ -274,6 +338,8 @@ void file_cache_stats_get(struct file_cache *c, struct file_cache_stats *out)
     out->bytes = c->bytes;
     out->entries = c->entries;
     out->budget = c->budget;
+    out->open = c->n_open;
+    out->max_open = c->max_open;
     pthread_mutex_unlock(&c->mu);
 }
 

@@ -13,7 +13,12 @@
  * - Failed loads are not cached; the waiters of that load get its error.
  * - Entries in use are never evicted, so the budget can be exceeded while they
  *   are referenced; one value larger than the whole budget is served and
- *   evicted once released. */
+ *   evicted once released.
+ * - Descriptors (file_cache_set_descriptors): values that keep their file open
+ *   (a decoded index does, for pread) are closed, least recently used first,
+ *   once more than max_open are open, and reopened on their next hit, so the
+ *   entries a byte budget allows never exhaust RLIMIT_NOFILE. Referenced entries
+ *   stay open (max_open can be exceeded by the requests in flight). */
 #ifndef SEGWEB_COMMON_FILE_CACHE_H
 #define SEGWEB_COMMON_FILE_CACHE_H
 
@@ -37,6 +42,8 @@ struct file_cache_entry;
 
 struct file_cache_stats {
     uint64_t hits, misses, coalesced, load_failures, evictions, stale;
+    uint64_t closes, reopens; /* descriptors closed for the budget, reopened on a hit */
+    size_t open, max_open;    /* values holding a descriptor now; the budget (0: none) */
     uint64_t loads;
     double load_seconds; /* total time spent loading */
     size_t bytes, entries, budget;
@@ -44,6 +51,19 @@ struct file_cache_stats {
 
 struct file_cache *file_cache_new(size_t budget_bytes, file_cache_load_fn load,
                                 file_cache_free_fn free_fn, void *arg, struct err *e);
+
+/* Closes value's descriptor (value stays usable once reopened). */
+typedef void (*file_cache_close_fn)(void *value);
+/* Reopens value's file at path (a descriptor name for file_cache_get_at's
+ * load_path), which must still be the file of identity id; false with e set
+ * otherwise (ERR_EXHAUSTED when out of descriptors: the lookup fails with it;
+ * anything else: the entry is dropped and loaded again). */
+typedef bool (*file_cache_reopen_fn)(void *value, const char *path, const struct file_id *id, struct err *e);
+
+/* At most max_open (> 0) values keep a descriptor while unreferenced. Call
+ * before the first get. */
+void file_cache_set_descriptors(struct file_cache *c, size_t max_open, file_cache_close_fn close_fn,
+                                file_cache_reopen_fn reopen_fn);
 
 /* A referenced entry for path (loading it if needed), or NULL with e set to the
  * loader's error. */

@@ -11,6 +11,7 @@
  * ISO_IR 192. Bytes the declared set does not define, text in an unknown set,
  * and non-UTF-8 bytes anywhere else (a UID, a CS, ...) become U+FFFD
  * (common/utf8.h): never dropped, never an error. */
+#include <cerrno>
 #include <cstdio>
 #include <iconv.h>
 #include <cstdlib>
@@ -526,7 +527,10 @@ struct dataset_file *dataset_open(const char *path, struct err *e)
         if (c == EC_StreamNotifyClient && f->ff.getDataset()->tagExists(DCM_PixelData))
             c = EC_Normal;
         if (c.bad()) {
-            set_condition(e, ERR_INVALID, "not a readable DICOM file", c);
+            /* DCMTK words a failed fopen with strerror: out of descriptors is no fault of the file */
+            bool exhausted = strstr(c.text(), strerror(EMFILE)) || strstr(c.text(), strerror(ENFILE));
+            set_condition(e, exhausted ? ERR_EXHAUSTED : ERR_INVALID,
+                          exhausted ? "cannot open the file" : "not a readable DICOM file", c);
             delete f;
             return NULL;
         }

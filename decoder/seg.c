@@ -16,6 +16,20 @@ void decoder_seg_free(struct seg_index *idx)
     free(idx);
 }
 
+void decoder_seg_file_close(struct seg_index *idx)
+{
+    if (idx && idx->fd >= 0) {
+        close(idx->fd);
+        idx->fd = -1;
+    }
+}
+
+void decoder_seg_file_adopt(struct seg_index *idx, int fd)
+{
+    decoder_seg_file_close(idx);
+    idx->fd = fd;
+}
+
 const struct seg_segment *decoder_seg_segment(const struct seg_index *idx, int32_t number)
 {
     size_t lo = 0, hi = idx->n_segments; /* segments are sorted by number */

@@ -177,6 +177,13 @@ struct seg_index *decoder_seg_open(const char *path, const struct seg_limits *li
 
 void decoder_seg_free(struct seg_index *idx);
 
+/* The index's descriptor, for a cache that bounds open files (common/file_cache.h):
+ * close it (frame reads fail with ERR_IO until it has one again), or hand it fd
+ * (owned from then on; the caller checked it is the same file). Not while the
+ * index is in use by another thread. */
+void decoder_seg_file_close(struct seg_index *idx);
+void decoder_seg_file_adopt(struct seg_index *idx, int fd);
+
 /* The segment with that number, or NULL (borrowed from idx). */
 const struct seg_segment *decoder_seg_segment(const struct seg_index *idx, int32_t number);
 

@@ -652,17 +652,12 @@ static uint8_t *read_all(int fd, const char *path, size_t *len, struct err *e)
     return b;
 }
 
-static int open_errno_code(int err)
-{
-    return err == ENOENT || err == ENOTDIR ? ERR_NOT_FOUND : ERR_IO;
-}
-
 struct seg_index *decoder_seg_index_load(const char *index_path, const char *object_path,
                                          const struct seg_limits *limits, struct err *e)
 {
     int ifd = open(index_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (ifd < 0) {
-        err_set(e, open_errno_code(errno), "cannot open %s: %s", index_path, strerror(errno));
+        err_set(e, err_code_from_errno(errno), "cannot open %s: %s", index_path, strerror(errno));
         return NULL;
     }
     size_t len = 0;
@@ -673,7 +668,7 @@ struct seg_index *decoder_seg_index_load(const char *index_path, const char *obj
     struct seg_index *x = NULL;
     int ofd = open(object_path, O_RDONLY | O_CLOEXEC);
     if (ofd < 0)
-        err_set(e, open_errno_code(errno), "cannot open %s: %s", object_path, strerror(errno));
+        err_set(e, err_code_from_errno(errno), "cannot open %s: %s", object_path, strerror(errno));
     else if (!(x = decoder_seg_index_parse(b, len, ofd, object_path, limits, e)))
         close(ofd);
     free(b);

@@ -131,8 +131,7 @@ static int open_file(const char *path, struct stat *st, struct err *e)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        err_set(e, errno == ENOENT || errno == ENOTDIR ? ERR_NOT_FOUND : ERR_IO, "cannot open %s: %s", path,
-                strerror(errno));
+        err_set(e, err_code_from_errno(errno), "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))

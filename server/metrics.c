@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "decoder/decoder.h"
 
 static const int STATUSES[] = {200, 204, 304, 400, 404, 405, 406, 408, 413, 414, 415, 422, 500, 503};
 #define N_STATUS (sizeof STATUSES / sizeof STATUSES[0] + 1) /* + "other" */
@@ -190,6 +191,26 @@ static bool render_cache(struct file_cache *cache, struct buf *out, struct err *
         INT("segweb_index_builds_total", "counter", "Index builds (decoder_seg_open calls).", st.loads),
         INT("segweb_index_build_failures_total", "counter", "Index builds that failed.", st.load_failures),
         REAL("segweb_index_seconds_total", "counter", "Time spent building indexes.", st.load_seconds),
+        INT("segweb_cache_open_files", "gauge", "Cached indexes holding their file open.", st.open),
+        INT("segweb_cache_open_files_budget", "gauge", "At most this many stay open (half of RLIMIT_NOFILE).",
+            st.max_open),
+        INT("segweb_cache_file_closes_total", "counter", "Index files closed for the budget.", st.closes),
+        INT("segweb_cache_file_reopens_total", "counter", "Index files reopened on a hit.", st.reopens),
+    };
+    return put_samples(out, e, s, N_OF(s));
+}
+
+/* Where indexes came from: DCMTK parses vs persisted files (decoder/seg_index_io.h). */
+static bool render_index_counts(struct buf *out, struct err *e)
+{
+    struct seg_index_counts ic;
+    decoder_seg_index_counts(&ic);
+    const struct sample s[] = {
+        INT("segweb_index_parses_total", "counter", "Objects parsed with DCMTK to build an index (STOW checks included).",
+            ic.parsed),
+        INT("segweb_index_persisted_loads_total", "counter", "Indexes loaded from their persisted file.", ic.loaded),
+        INT("segweb_index_persisted_rejected_total", "counter",
+            "Persisted indexes refused (stale, corrupt, another version).", ic.rejected),
     };
     return put_samples(out, e, s, N_OF(s));
 }
@@ -231,7 +252,7 @@ bool metrics_render(void *arg, struct buf *out, struct err *e)
         ok = render_workers(m->tp, out, e);
     if (ok && m->cache)
         ok = render_cache(m->cache, out, e);
-    ok = ok && render_png_cache(out, e);
+    ok = ok && render_index_counts(out, e) && render_png_cache(out, e);
     pthread_mutex_unlock(&render_mu);
     return ok;
 }

@@ -31,6 +31,7 @@ struct service {
     char files_root[PATH_MAX];
     struct api_ctx ctx;
     struct seg_limits limits; /* borrowed by the index cache and STOW: lives as long */
+    size_t index_fds;         /* the index cache's descriptor budget (raise_nofile) */
     struct store *store;
     struct threadpool *tp;
     struct metrics *m;
@@ -65,18 +66,28 @@ static int configure(struct service *sv, int argc, char **argv)
     return -1;
 }
 
-/* Descriptors: every cached index and every connection holds one; the soft
- * limit (often 1024) is raised to the hard one, which is what the admin allows. */
-static void raise_nofile(void)
+/* Descriptors: every connection holds one, and so does every cached index until
+ * the cache's descriptor budget closes it; the soft limit (often 1024) is raised
+ * to the hard one, which is what the admin allows. Half of it is the index
+ * cache's budget (sv->index_fds), the other half is for connections, uploads,
+ * retrieves, SQLite and the object cache. */
+static void raise_nofile(struct service *sv)
 {
     struct rlimit nofile;
-    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    sv->index_fds = 512;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) != 0)
+        return;
+    if (nofile.rlim_cur < nofile.rlim_max) {
         rlim_t was = nofile.rlim_cur;
         nofile.rlim_cur = nofile.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &nofile) == 0)
             log_msg(LOG_INFO, "open files limit raised from %llu to %llu", (unsigned long long)was,
                     (unsigned long long)nofile.rlim_max);
+        else
+            nofile.rlim_cur = was;
     }
+    rlim_t half = nofile.rlim_cur == RLIM_INFINITY ? (rlim_t)1 << 21 : nofile.rlim_cur / 2;
+    sv->index_fds = half < 8 ? 8 : half > ((rlim_t)1 << 20) ? (size_t)1 << 20 : (size_t)half;
 }
 
 /* The address first: a taken port fails here, once, before the store is opened
@@ -129,7 +140,8 @@ static bool wire_api(struct service *sv, struct err *e)
     struct api_ctx *ctx = &sv->ctx;
     sv->limits = (struct seg_limits){cfg->max_frame_pixels, cfg->max_frames, cfg->max_frame_bytes,
                                      cfg->max_inflated_bytes};
-    ctx->cache = api_index_cache_new_limited((size_t)cfg->cache_mb << 20, &sv->limits, e);
+    /* objects of the store and the object cache come from their persisted indexes */
+    ctx->cache = api_index_cache_new_persisted((size_t)cfg->cache_mb << 20, sv->index_fds, ctx, e);
     if (!ctx->cache)
         return false;
     api_png_cache_configure((size_t)cfg->png_cache_mb << 20);
@@ -251,7 +263,7 @@ int serve_main(int argc, char **argv)
     struct err e = ERR_INIT;
     bool files_ok = resolve_files_root(&sv, &e);
     if (files_ok)
-        raise_nofile();
+        raise_nofile(&sv);
     if (files_ok && bind_listen(&sv, &e) && open_store(&sv, &e) && wire_api(&sv, &e) &&
         wire_upstream(&sv, &e) && start(&sv, &e)) {
         atomic_store(&sv.ctx.ready, true);

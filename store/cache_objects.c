@@ -317,7 +317,7 @@ bool store_cache_tmp(struct store_cache *c, char *path, size_t pathsz, int *fd, 
     snprintf(path, pathsz, "%s/tmp/%ld-%lu.part", c->dir, (long)getpid(), seq);
     *fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (*fd < 0)
-        return err_set(e, errno == ENOSPC || errno == EDQUOT ? ERR_NO_SPACE : ERR_IO, "create %s: %s", path,
+        return err_set(e, err_code_from_errno(errno), "create %s: %s", path,
                        strerror(errno));
     return true;
 }

@@ -182,7 +182,7 @@ bool store_tmp_create(struct store *s, char *path, size_t pathsz, int *fd, struc
     snprintf(path, pathsz, "%s/tmp/up-%ld-%lu-XXXXXX", s->dir, (long)getpid(), seq);
     *fd = mkostemp(path, O_CLOEXEC);
     if (*fd < 0)
-        return err_set(e, ERR_IO, "temp file in %s/tmp: %s", s->dir, strerror(errno));
+        return err_set(e, err_code_from_errno(errno), "temp file in %s/tmp: %s", s->dir, strerror(errno));
     return true;
 }
 
@@ -237,7 +237,7 @@ bool files_commit(struct store *s, const char *tmp_path, const struct store_attr
     /* The bytes reach the disk before the name does. */
     int fd = open(tmp_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return err_set(e, ERR_IO, "open %s: %s", tmp_path, strerror(errno));
+        return err_set(e, err_code_from_errno(errno), "open %s: %s", tmp_path, strerror(errno));
     struct stat st;
     int rc = fstat(fd, &st) ? -1 : fsync(fd);
     int saved = errno;

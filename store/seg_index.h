@@ -15,7 +15,16 @@
  * Removed with the object: store_delete, an overwrite, a cache eviction.
  *
  * Thread safety: any thread; two writers of one index both write valid files
- * and the last rename wins. */
+ * and the last rename wins.
+ *
+ * Why a file beside the object and not rows in index.sqlite: the index lives and
+ * dies with its object, and the object cache (not the store) has no database;
+ * a side file is removed, evicted, counted and replaced by the same unlink and
+ * rename as the object. Loading it is one read of contiguous bytes, where rows
+ * would be one query per table (segments, frames, references, fragments) under
+ * the store's single connection lock, which every STOW and QIDO also takes. And
+ * a corrupt file costs one parse of one object, while a corrupt database page
+ * stops the store until it is rebuilt (issue 13 item 4). */
 #ifndef SEGWEB_STORE_SEG_INDEX_H
 #define SEGWEB_STORE_SEG_INDEX_H
 

@@ -106,7 +106,7 @@ static bool put_existing(struct store *s, const char *tmp_path, const struct sto
     *done = false;
     int same = files_same(existing, tmp_path);
     if (same < 0)
-        return err_set(e, ERR_IO, "compare with %s: %s", existing, strerror(errno));
+        return err_set(e, err_code_from_errno(errno), "compare with %s: %s", existing, strerror(errno));
     if (same) {
         *result = STORE_PUT_IDENTICAL;
         *done = true;

@@ -206,10 +206,11 @@ class SegwebProcess:
     request helpers return (status, {lower-case header: value}, body)."""
 
     def __init__(self, bin_path, args, env_extra=None, prefix="segweb-e2e-", timeout=60, own_store=True,
-                 files_root=None):
+                 files_root=None, preexec_fn=None):
         """bin_path: the binary (None: BIN). own_store: put the store in this process's
         temporary directory (args may still name another --store; the last one given
-        wins). files_root: --files-root."""
+        wins). files_root: --files-root. preexec_fn: run in the child before exec
+        (e.g. a lower RLIMIT_NOFILE)."""
         self.tmp = tempfile.mkdtemp(prefix=prefix)
         args = (["--files-root", files_root] if files_root else []) + list(args)
         if own_store:
@@ -219,7 +220,7 @@ class SegwebProcess:
         env.update(env_extra or {})
         self.logf = open(self.log, "wb")
         self.proc = subprocess.Popen([bin_path or BIN, "serve", "--listen", "127.0.0.1:0"] + args,
-                                     stdout=subprocess.DEVNULL, stderr=self.logf, env=env)
+                                     stdout=subprocess.DEVNULL, stderr=self.logf, env=env, preexec_fn=preexec_fn)
         self.port = None
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -1,5 +1,6 @@
 /* common/file_cache.c with a fake loader: hits, single flight, LRU under a byte budget,
- * references pin entries, stale identity reloads, failures are not cached. */
+ * references pin entries, stale identity reloads, failures are not cached, the
+ * descriptor budget closes and reopens. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -59,8 +60,67 @@ static void *getter(void *p)
     return NULL;
 }
 
+/* The descriptor budget: values "open" until closed; a hit on a closed one reopens
+ * it; referenced ones are never closed; a reopen that finds another file reloads,
+ * one out of descriptors fails with ERR_EXHAUSTED. */
+static atomic_int closes, reopens;
+static int reopen_fails; /* 0: ok, 1: changed file, 2: EMFILE */
+
+static void vclose(void *v)
+{
+    ((struct value *)v)->generation = -1; /* marks it closed */
+    atomic_fetch_add(&closes, 1);
+}
+
+static bool vreopen(void *v, const char *path, const struct file_id *id, struct err *e)
+{
+    (void)path;
+    (void)id;
+    if (reopen_fails)
+        return err_set(e, reopen_fails == 2 ? ERR_EXHAUSTED : ERR_NOT_FOUND, "reopen failed");
+    ((struct value *)v)->generation = 0;
+    atomic_fetch_add(&reopens, 1);
+    return true;
+}
+
+static void descriptors(void)
+{
+    struct err e = ERR_INIT;
+    struct file_cache *c = file_cache_new(1 << 20, load, vfree, NULL, &e);
+    file_cache_set_descriptors(c, 2, vclose, vreopen);
+    struct file_cache_entry *held = file_cache_get(c, "d1", &ID, &e); /* referenced throughout */
+    const char *keys[] = {"d2", "d3", "d4", "d5"};
+    for (int i = 0; i < 4; i++)
+        file_cache_release(c, file_cache_get(c, keys[i], &ID, &e));
+    struct file_cache_stats st;
+    file_cache_stats_get(c, &st);
+    CHECK(st.open == 2 && st.max_open == 2 && atomic_load(&closes) == 3, "budget of 2: open %zu, closes %d",
+          st.open, atomic_load(&closes));
+    CHECK(((struct value *)file_cache_value(held))->generation != -1, "a referenced value is never closed");
+    struct file_cache_entry *en = file_cache_get(c, "d2", &ID, &e); /* closed: reopened */
+    CHECK(en && atomic_load(&reopens) == 1 && ((struct value *)file_cache_value(en))->generation == 0,
+          "a hit on a closed entry reopens it");
+    file_cache_release(c, en);
+    reopen_fails = 2;
+    e = (struct err)ERR_INIT;
+    en = file_cache_get(c, "d3", &ID, &e);
+    CHECK(!en && e.code == ERR_EXHAUSTED, "out of descriptors: ERR_EXHAUSTED (%s)", e.msg);
+    reopen_fails = 1;
+    int before = atomic_load(&loads);
+    e = (struct err)ERR_INIT;
+    en = file_cache_get(c, "d3", &ID, &e);
+    CHECK(en && atomic_load(&loads) == before + 1, "another file: loaded again");
+    file_cache_release(c, en);
+    reopen_fails = 0;
+    file_cache_release(c, held);
+    file_cache_free(c);
+}
+
 int main(void)
 {
+    descriptors();
+    atomic_store(&loads, 0);
+    atomic_store(&frees, 0);
     struct err e = ERR_INIT;
     struct file_cache *c = file_cache_new(350, load, vfree, NULL, &e);
     CHECK(c != NULL, "new");
