@@ -9,7 +9,8 @@ server/config.c (through `segweb serve --help`), the CLI's --help and the tree.
   the same environment variable, default and range, and nothing else is there;
 - every subcommand of `segweb --help` and every option its --help names is in the
   README's Command line block;
-- every script in scripts/ is in the README's scripts table.
+- every script in scripts/ is in the README's scripts table;
+- relative Markdown links lead to existing files and #anchors to existing headings.
 The oracle is the code itself (route table, --help), never the docs. Runs in ~1 s."""
 import concurrent.futures
 import glob
@@ -207,3 +208,26 @@ def test_every_script_in_readme():
     scripts = sorted(os.listdir(os.path.join(REPO, "scripts")))
     missing = [s for s in scripts if f"scripts/{s}" not in listed and f"`scripts/{s}`" not in " ".join(" ".join(r) for r in rows)]
     assert not missing, f"README.md's scripts table lacks {missing}"
+
+
+def slug(heading):
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[os.path.relpath(d, REPO) for d in DOCS])
+def test_links_resolve(doc):
+    """Relative Markdown links name existing files, and #anchors existing headings."""
+    text, bad = read(doc), []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        path, _, anchor = target.partition("#")
+        full = os.path.normpath(os.path.join(os.path.dirname(doc), path)) if path else doc
+        if not os.path.exists(full):
+            bad.append(target)
+        elif anchor and full.endswith(".md"):
+            headings = {slug(h) for h in re.findall(r"^#+ (.*)$", read(full), re.M)}
+            if anchor not in headings:
+                bad.append(target)
+    assert not bad, f"{os.path.relpath(doc, REPO)}: links that lead nowhere: {bad}"
