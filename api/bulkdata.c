@@ -89,6 +89,8 @@ void api_bulkdata_get(struct api_ctx *ctx, const struct api_request *req, struct
             api_pullthrough_release(ctx, &req->res);
         }
     }
+    if (!ok && e.code == ERR_UNSUPPORTED) /* nothing decodes it: this representation cannot be produced */
+        e.code = ERR_NOT_ACCEPTABLE;
     if (ok)
         ok = answer(req, req->tag, &value, r, &e);
     buf_free(&value);

@@ -206,6 +206,9 @@ def test_nothing_decodes_or_corrupt(srv, made):
         assert h["content-type"].startswith("application/json")
         err = json.loads(body)["error"]
         assert err["status"] == st and err["message"], err
+        # the Pixel Data BulkDataURI decodes the same way: the same refusal, never a short 200
+        st2, h, body = srv.get(url(ds) + "/bulkdata/7FE00010")
+        assert st2 == st and json.loads(body)["error"]["status"] == st, (path, st2, body[:300])
     ds = pydicom.dcmread(made["j2k_ct"], stop_before_pixels=True)
     st, h, body = srv.get(url(ds) + "/frames/1")
     assert st == 406 and json.loads(body)["error"]["message"]
