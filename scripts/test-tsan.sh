@@ -16,7 +16,7 @@ TESTDATA=$(cd "$ROOT/../shared/testdata" && pwd)
 
 cmake -S . -B "$BUILD_DIR" -DSEGWEB_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSEGWEB_TESTDATA="$TESTDATA" >/dev/null
-UNIT=(test_cache test_threadpool test_png_encode)
+UNIT=(test_file_cache test_threadpool test_png_encode)
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target segweb "${UNIT[@]}"
 
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:exitcode=66}
