@@ -366,10 +366,8 @@ def main():
               f"{'met' if ratio(results, 'b', 'a') >= 2.5 else 'NOT met'}).",
               f"- c / a = {ratio(results, 'c', 'a'):.1f}x, b / c = {ratio(results, 'b', 'c'):.2f}x: "
               + capacity_verdict(ratio(results, 'b', 'c')),
-              "- Hit ratio: `segweb_upstream_cache_hits_total / (hits + misses)` over the measured window. A "
-              "request that misses counts two misses (a lookup without a fill, then the pulling lookup), so the "
-              "metric understates the per-request ratio; \"requests served without a pull\" is 1 - pulls / "
-              "requests.",
+              "- Hit ratio: `segweb_upstream_cache_hits_total / (hits + misses)` over the measured window (a miss is a lookup "
+              "that pulls or waits for a pull); \"requests served without a pull\" is 1 - pulls / requests.",
               f"- What a miss costs: frame 1 of each object through nginx right after the start (one client, "
               f"empty cache: classify, pull, check, index, PNG) took {cold_ms:.0f} ms "
               f"(median over objects, then rounds; mean object {work / len(objs) / 1e6:.1f} MB); Orthanc alone sends "

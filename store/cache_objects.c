@@ -404,11 +404,11 @@ bool store_cache_get(struct store_cache *c, const char *key, store_cache_fill_fn
         }
         return ok;
     }
-    c->st.misses++;
-    if (!fill) {
+    if (!fill) { /* a probe: not a miss (the get that fills next counts it), or a pull counts twice */
         pthread_mutex_unlock(&c->mu);
         return err_set(e, ERR_NOT_FOUND, "%s is not in the cache", key);
     }
+    c->st.misses++;
     en = calloc(1, sizeof *en);
     if (!en) {
         pthread_mutex_unlock(&c->mu);

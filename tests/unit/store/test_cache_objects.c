@@ -120,7 +120,11 @@ int main(void)
     CHECK1(st.bytes == 400 && cached(dir, "1.2.1"));
 
     /* misses without a fill, bad keys, a too large object, a failed fill */
+    store_cache_stats_get(c, &st);
+    uint64_t misses_before = st.misses;
     CHECK1(!get(c, "1.2.77", NULL, NULL));
+    store_cache_stats_get(c, &st);
+    CHECK1(st.misses == misses_before); /* a probe is not a miss: the get that fills counts it */
     e = (struct err)ERR_INIT;
     CHECK1(!store_cache_get(c, "../etc/passwd", fill, &f, path, sizeof path, NULL, &e) && e.code == ERR_INVALID);
     struct filler huge = {.size = 1001};
