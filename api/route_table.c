@@ -13,10 +13,10 @@
  *      Declare it in api/handlers.h. Fail through struct err (api/http_error.h maps it),
  *      never with a literal status.
  *   2. Add one row: pattern, name, methods, flags, handler (see api/route.h for the
- *      pattern syntax: R, {study} {series} {sop} {n} {f} {frames}, literal segments
+ *      pattern syntax: R, {study} {series} {sop} {n} {f} {frames} {tag}, literal segments
  *      such as "volume.nii.gz", "{n}.png", "?source"). Rows are tried in order; the
  *      first of a shape that allows the method wins. Rows of one endpoint share a name.
- *   3. Add a case to tests/unit/test_router.c; tests/e2e for behaviour.
+ *   3. Add a case to tests/unit/api/test_route.c; tests/e2e for behaviour.
  *
  * Flags: API_WORKER runs it on the worker pool (anything that reads files or decodes);
  * API_STORE answers 404 without an instance store; API_RAW_QUERY leaves the query to

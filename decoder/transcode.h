@@ -5,8 +5,10 @@
  * source is decoded: a Segmentation by segweb's own codecs (RLE, JPEG-LS,
  * JPEG 2000, Deflated Image Frame Compression; BINARY frames packed back to
  * back as PS3.5 8.1.1 wants), any other image by DCMTK's registered decoders
- * (JPEG, JPEG-LS, RLE). What none can decode (a JPEG 2000 CT, say) answers
- * ERR_UNSUPPORTED, which the api turns into 406. */
+ * (JPEG, RLE) or, for JPEG-LS and JPEG 2000, by segweb's own readers (DCMTK's
+ * JPEG-LS codec is not linked: its bundled CharLS clashes with the system one).
+ * What none can decode (HTJ2K, say) answers ERR_UNSUPPORTED, which the api
+ * turns into 406. */
 #ifndef SEGWEB_DECODER_TRANSCODE_H
 #define SEGWEB_DECODER_TRANSCODE_H
 

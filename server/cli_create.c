@@ -15,16 +15,22 @@
 
 #define MAX_LABELS 64
 
-static int usage(const char *msg)
+/* To stdout for --help (asked for), to stderr with msg for a usage error. */
+static int usage_to(FILE *to, const char *msg)
 {
     if (msg)
         fprintf(stderr, "segweb: %s\n", msg);
-    fprintf(stderr, "usage: segweb create --source DIR --labels L.nii.gz [--labels L2.nrrd ...] --meta META.json\n"
+    fprintf(to, "usage: segweb create --source DIR --labels L.nii.gz [--labels L2.nrrd ...] --meta META.json\n"
                     "                     --out OUT.dcm [--type BINARY|FRACTIONAL|LABELMAP]\n"
                     "                     [--skip-empty-frames=yes|no] [--compress none|rle|deflate]\n"
                     "                     [--uid-root ROOT] [--masks DIR (UID.png per source image)]\n"
                     "label sources (--labels files, --masks folders) go with segmentAttributes in order\n");
     return 2;
+}
+
+static int usage(const char *msg)
+{
+    return usage_to(stderr, msg);
 }
 
 static void warn(void *arg, const char *msg)
@@ -188,7 +194,7 @@ static int create_args_parse(int argc, char **argv, struct create_args *a)
         } else if ((v = arg_value(argc, argv, &i, "--uid-root")))
             a->opt.uid_root = v;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(NULL);
+            usage_to(stdout, NULL);
             return 0;
         } else {
             fprintf(stderr, "segweb: unknown argument '%s'\n", argv[i]);

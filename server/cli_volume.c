@@ -76,7 +76,7 @@ static int volume_args_parse(int argc, char **argv, struct volume_args *a)
                             : !strcmp(o, "--source")   ? &a->source
                                                        : NULL;
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
-            printf("%s\n", VOLUME_USAGE + strlen("usage: "));
+            printf("%s\n", VOLUME_USAGE);
             return 0;
         } else if (!strcmp(o, "--segment")) {
             if (!parse_int(v, 0, 65535, &a->segment))

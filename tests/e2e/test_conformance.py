@@ -530,6 +530,19 @@ def test_serve_help_placeholders():
     assert "docs/HTTP.md" not in text  # an installed binary has no docs/
 
 
+def test_every_subcommand_answers_help():
+    """`segweb info --help` said "cannot open --help" (it took the flag for a file) and
+    frame/total/lint/render printed their usage to stderr as an error. Every command named
+    by `segweb --help` answers --help on stdout with its usage line and exit 0."""
+    top = subprocess.run([BIN, "--help"], stdout=subprocess.PIPE, check=True).stdout.decode()
+    names = re.findall(r"^  ([a-z]+) ", top.split("commands:", 1)[1], re.M)
+    assert {"serve", "info", "frame", "render", "create"} <= set(names), names
+    for name in names:
+        p = subprocess.run([BIN, name, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        out = p.stdout.decode()
+        assert p.returncode == 0 and f"usage: segweb {name}" in out, (name, p.returncode, out[:200], p.stderr[:200])
+
+
 def test_max_json_bytes_bounds_metadata_and_qido():
     """--max-json-bytes bounded R/... answers only: /metadata (built whole in memory for a
     study) and QIDO were not bounded. Now the answer stops growing at the limit: 413
