@@ -181,12 +181,29 @@ def test_routing_by_instance():
 # Replicas pulling through from the archive: the issue's replay.
 
 
-def start_balanced(o, segs, cache_bytes, tries=3):
+def cached_bytes(segs):
+    """What each SEG takes in a replica's object cache, which --cache-max-bytes bounds: the
+    object and its persisted index (<sop>.idx beside it, store/seg_index.c), the index's
+    size read from a segweb that stored them (the same file format in store and cache)."""
+    local = Replica()
+    try:
+        assert {uids(p)[2] for p in segs} <= stored_uids(stow(local.port, segs, timeout=120))
+        out = {}
+        for p in segs:
+            idx = os.path.join(local.tmp, "store", "instances", *uids(p)) + ".idx"
+            assert os.path.exists(idx), ("STOW persists the index", idx)
+            out[p] = os.path.getsize(p) + os.path.getsize(idx)
+        return out
+    finally:
+        local.stop()
+
+
+def start_balanced(o, segs, cache_bytes, sizes, tries=3):
     """Three replicas + nginx whose hash ring gives no replica more SEG bytes than its
     cache holds: the ports are chosen on a model of nginx's ring (nginx_ring.py), then
     the split nginx makes is checked with a URL of each instance that routes like the
     instance but answers 404 cheaply."""
-    keys = [("/studies/%s/series/%s/instances/%s" % uids(p), os.path.getsize(p)) for p in segs]
+    keys = [("/studies/%s/series/%s/instances/%s" % uids(p), sizes[p]) for p in segs]
     for _ in range(tries):
         ports = nginx_ring.balanced_ports(keys, 3, cache_bytes)
         assert ports, "no ports give a balanced ring"
@@ -220,9 +237,10 @@ def test_replicas_pull_through(orthanc):
     segs = distinct_segs()
     for p in segs:  # test_orthanc_archive may have run first: uploading again is a no-op
         orthanc.upload(p)
-    work = sum(os.path.getsize(p) for p in segs)
+    sizes = cached_bytes(segs)
+    work = sum(sizes.values())
     cache_bytes = int(work / 2.5)  # the working set is 2.5x one replica's cache
-    reps, caches, nginx, share = start_balanced(orthanc, segs, cache_bytes)
+    reps, caches, nginx, share = start_balanced(orthanc, segs, cache_bytes, sizes)
     try:
         urls = []
         for p in segs:
