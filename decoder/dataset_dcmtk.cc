@@ -11,6 +11,7 @@
  * ISO_IR 192. Bytes the declared set does not define, text in an unknown set,
  * and non-UTF-8 bytes anywhere else (a UID, a CS, ...) become U+FFFD
  * (common/utf8.h): never dropped, never an error. */
+#include <sys/stat.h>
 #include <cerrno>
 #include <cstdio>
 #include <iconv.h>
@@ -33,6 +34,7 @@
 #include <dcmtk/oflog/oflog.h>
 
 #include "common/utf8.h"
+#include "decoder/dcmtk_bounds.h"
 #include "decoder/dataset.h"
 
 namespace {
@@ -512,6 +514,26 @@ int to_utf8(DcmItem *item, const Charset &inherited, bool all, int depth)
 
 extern "C" {
 
+bool dcmtk_values_fit_file(DcmItem *ds, const char *path, bool deflated, struct err *e)
+{
+    struct stat st;
+    if (deflated || stat(path, &st) != 0)
+        return true; /* nothing to bound by (the open that follows reports a missing file) */
+    DcmStack stack;
+    while (ds->nextObject(stack, OFTrue).good()) {
+        DcmObject *obj = stack.top();
+        if (!obj || !obj->isLeaf())
+            continue;
+        bool top = stack.card() == 1 || stack.elem(1) == ds;
+        if (top && obj->getTag() == DCM_PixelData)
+            continue;
+        if ((unsigned long long)obj->getLength() > (unsigned long long)st.st_size)
+            return err_set(e, ERR_INVALID, "element (%04X,%04X) declares %lu bytes, more than the whole file (%lld)",
+                           obj->getGTag(), obj->getETag(), (unsigned long)obj->getLength(), (long long)st.st_size);
+    }
+    return true;
+}
+
 struct dataset_file *dataset_open(const char *path, struct err *e)
 {
     try {
@@ -535,6 +557,10 @@ struct dataset_file *dataset_open(const char *path, struct err *e)
             return NULL;
         }
         DcmDataset *ds = f->ff.getDataset();
+        if (!dcmtk_values_fit_file(ds, path, ds->getOriginalXfer() == EXS_DeflatedLittleEndianExplicit, e)) {
+            delete f;
+            return NULL;
+        }
         OFString charset;
         if (ds->findAndGetOFStringArray(DCM_SpecificCharacterSet, charset, OFFalse).good() &&
             !charset_trivial(charset))

@@ -29,6 +29,7 @@
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include "decoder/dcmtk_bounds.h"
 #include "decoder/image_frames.h"
 #include "decoder/j2k_image.h"
 #include "decoder/transcode.h"
@@ -291,6 +292,8 @@ bool decoder_transcode(const char *in_path, const char *ts, const char *out_path
         if (c.bad())
             return err_set(e, ERR_INVALID, "not a readable DICOM file: %s", c.text());
         DcmDataset *ds = ff.getDataset();
+        if (!dcmtk_values_fit_file(ds, in_path, ds->getOriginalXfer() == EXS_DeflatedLittleEndianExplicit, e))
+            return false;
         OFString from = stored_ts(ff);
         if (!pixels_native(in_path, ds, from, to, max_bytes, e))
             return false;
@@ -321,6 +324,8 @@ bool decoder_bulkdata(const char *path, uint32_t tag, uint64_t max_bytes, struct
         if (c.bad())
             return err_set(e, ERR_INVALID, "not a readable DICOM file: %s", c.text());
         DcmDataset *ds = ff.getDataset();
+        if (!dcmtk_values_fit_file(ds, path, ds->getOriginalXfer() == EXS_DeflatedLittleEndianExplicit, e))
+            return false;
         DcmElement *el = NULL;
         if (ds->findAndGetElement(key, el, OFFalse /* top level only */).bad() || !el)
             return err_set(e, ERR_NOT_FOUND, "no element (%04X,%04X) at the top level of this object",
@@ -367,6 +372,8 @@ bool transcode_image_frame(const char *path, uint32_t frame, uint64_t max_bytes,
         if (c.bad())
             return err_set(e, ERR_INVALID, "not a readable DICOM file: %s", c.text());
         DcmDataset *ds = ff.getDataset();
+        if (!dcmtk_values_fit_file(ds, path, ds->getOriginalXfer() == EXS_DeflatedLittleEndianExplicit, e))
+            return false;
         OFString ts = stored_ts(ff);
         Sint32 frames = 1;
         if (ds->findAndGetSint32(DCM_NumberOfFrames, frames).bad() || frames < 1)
