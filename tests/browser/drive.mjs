@@ -27,6 +27,18 @@ const browser = await chromium.launch({
   args: ['--force-color-profile=srgb', '--disable-gpu', '--no-sandbox', '--disable-dev-shm-usage',
     '--disable-lcd-text', '--font-render-hinting=none'],
 });
+// page.waitForFunction polls with eval() inside the page, which the page's own CSP
+// (script-src without 'unsafe-eval') refuses: a pageerror whenever the condition is not
+// true at once, i.e. now and then (a CI run failed on it). page.evaluate goes through the
+// DevTools protocol, outside the CSP: poll with that.
+const waitUntil = async (page, fn, arg, { timeout }) => {
+  const t0 = Date.now();
+  for (;;) {
+    if (await page.evaluate(fn, arg)) return true;
+    if (Date.now() - t0 > timeout) throw new Error(`waitUntil: timed out after ${timeout} ms`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+};
 const results = [];
 try {
   for (const sc of plan.scenarios) {
@@ -55,7 +67,7 @@ try {
       return { x: b.x, y: b.y, width: b.width, height: b.height, cw: c.width, ch: c.height,
         slice: c.dataset.slice || null, paints: Number(c.dataset.paints || 0), hash: location.hash };
     });
-    const waitPaints = async (n) => page.waitForFunction((k) => Number(document.getElementById('canvas').dataset.paints || 0) >= k, n, { timeout: 10000 });
+    const waitPaints = async (n) => waitUntil(page, (k) => Number(document.getElementById('canvas').dataset.paints || 0) >= k, n, { timeout: 10000 });
     for (const st of sc.steps || []) {
       if (r.timeout) break;
       if (st.shot) {
@@ -66,7 +78,7 @@ try {
       } else if (st.key) {
         await page.focus('#stage');
         await page.keyboard.press(st.key);
-        if (st.slice) await page.waitForFunction((s) => document.getElementById('canvas').dataset.slice === String(s), st.slice, { timeout: 10000 });
+        if (st.slice) await waitUntil(page, (s) => document.getElementById('canvas').dataset.slice === String(s), st.slice, { timeout: 10000 });
       } else if (st.click) {
         const before = (await canvasInfo()).paints;
         await page.click(st.click);
@@ -86,11 +98,11 @@ try {
       r.steps.push(Object.keys(st)[0]);
     }
     if (!sc.expectError && !sc.waitFor && !r.timeout) {
-      await page.waitForFunction(() => { const f = document.getElementById('findings'); return f && f.textContent !== '…'; },
+      await waitUntil(page, () => { const f = document.getElementById('findings'); return f && f.textContent !== '…'; },
         null, { timeout: 10000 }).catch(() => {});
     }
     if (sc.volumes) {
-      await page.waitForFunction(() => [...document.querySelectorAll('#segments td.vol')].some((c) => c.textContent !== '—'),
+      await waitUntil(page, () => [...document.querySelectorAll('#segments td.vol')].some((c) => c.textContent !== '—'),
         null, { timeout: 10000 }).catch(() => {});
       r.volumes = await page.evaluate(() => [...document.querySelectorAll('#segments td.vol')].map((c) => c.textContent));
     }
